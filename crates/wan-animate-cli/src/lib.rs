@@ -1,0 +1,1 @@
+//! wan-animate-cli: under construction.

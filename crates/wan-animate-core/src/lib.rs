@@ -1,0 +1,1 @@
+//! wan-animate-core: under construction.

@@ -1,0 +1,1 @@
+//! wan-animate-media: under construction.

@@ -1,0 +1,1 @@
+//! wan-animate-reqwest: under construction.

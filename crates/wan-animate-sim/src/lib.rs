@@ -1,0 +1,1 @@
+//! wan-animate-sim: under construction.

@@ -1,0 +1,1 @@
+//! wan-animate-types: under construction.
