@@ -45,7 +45,7 @@ const OWNED_DEPENDENCIES: &[(&str, &str)] = &[
     ("reqwest", "wan-animate-reqwest"),
     ("axum", "wan-animate-sim"),
     ("hyper", "wan-animate-sim"),
-    ("rusqlite", "wan-animate-cli"),
+    ("rusqlite", "wan-animate-batch"),
 ];
 
 /// Runs every rule and returns the problems found (empty: all rules hold).
