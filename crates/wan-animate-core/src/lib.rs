@@ -1,1 +1,55 @@
-//! wan-animate-core: under construction.
+//! A transport-agnostic client for Alibaba Cloud Model Studio (DashScope) **Wan 2.2 Animate**.
+//!
+//! - [`Client`]: submit, get, cancel, list, wait (and watch as a stream of events), upload
+//!   local files, download results. Cheap to clone, not generic.
+//! - [`http`]: the seam. Any HTTP backend implements [`http::HttpClient`]; the reqwest one is
+//!   in `wan-animate-reqwest`, which also has the one-line `client()`.
+//! - [`Error`]: one error type that always carries what the service said and a [`ErrorKind`].
+//!
+//! Paid tasks are never lost or paid twice: `submit` hands out the task id before anything
+//! waits, retries the create request only when nothing can have been created, and reconciles
+//! with the task list after an ambiguous failure.
+//!
+//! ```
+//! use wan_animate_core::test_util::{MockHttp, MockReply};
+//! use wan_animate_core::types::{CreateTaskRequest, Mode, Model};
+//! use wan_animate_core::{Client, ClientConfig};
+//!
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! // An in-memory backend standing in for the service.
+//! let http = MockHttp::new(|req| match req.path() {
+//!     "/api/v1/services/aigc/image2video/video-synthesis" => MockReply::json(200, r#"{"output":{"task_id":"t-1","task_status":"PENDING"},"request_id":"r-1"}"#),
+//!     _ => MockReply::json(200, r#"{"output":{"task_id":"t-1","task_status":"SUCCEEDED","results":{"video_url":"https://x/t-1.mp4"}}}"#),
+//! });
+//! let client = Client::new(ClientConfig::new("sk-example"), http)?;
+//!
+//! let request = CreateTaskRequest::new(Model::AnimateMix, "https://x/me.jpg", "https://x/dance.mp4", Mode::Standard);
+//! let task = client.submit(&request).await?;
+//! let done = client.wait(&task.task_id).await?;
+//! assert_eq!(done.output.video_url(), Some("https://x/t-1.mp4"));
+//! # Ok::<(), wan_animate_core::Error>(()) }).unwrap();
+//! ```
+#![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod poll;
+pub mod protocol;
+pub mod retry;
+pub mod rt;
+
+mod client;
+
+#[cfg(feature = "test-util")]
+#[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
+pub mod test_util;
+
+pub use ::http as http_types;
+pub use client::{Client, ClientBuilder, SubmittedTask, reconcile_candidates};
+pub use config::{ApiKey, ClientConfig, Region};
+pub use error::{Error, ErrorKind, classify};
+pub use poll::{PollPolicy, TaskEvent};
+pub use retry::RetryPolicy;
+pub use wan_animate_types as types;

@@ -1,0 +1,408 @@
+//! The one error type. It always carries what the service said (HTTP status, `code`,
+//! `message`, `request_id`), the task id when one exists, and a classification that callers
+//! (and the CLI's exit codes) branch on. It never contains the API key.
+
+use std::fmt;
+use std::time::Duration;
+
+use wan_animate_types::TaskStatus;
+
+use crate::http::{BoxError, TransportError};
+
+/// What kind of failure this is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// Missing or wrong key, region mismatch, no permission (401/403, `InvalidApiKey`, `AccessDenied*`).
+    Auth,
+    /// Rate-limited (`Throttling*`); transient, retried before surfacing.
+    Throttled,
+    /// Quota or billing (`Arrearage`, overdue bills, free tier exhausted); retrying will not help.
+    QuotaOrBilling,
+    /// The request or its media was rejected (`InvalidParameter*`, `InvalidFile.*`, `BadRequest.*`, preflight).
+    InvalidInput,
+    /// Content moderation (`DataInspectionFailed`, `IPInfringementSuspect`).
+    ContentModeration,
+    /// The service failed (5xx, `InternalError*`); transient, retried before surfacing.
+    Service,
+    /// The network failed (connect, reset, I/O).
+    Transport,
+    /// A deadline passed (a request's, or the wait's).
+    Timeout,
+    /// The task ended `FAILED` for a reason that is none of the kinds above.
+    TaskFailed,
+    /// The task was canceled.
+    TaskCanceled,
+    /// The task is `UNKNOWN`: older than 24 hours, or it never existed.
+    TaskUnknown,
+    /// A response could not be understood.
+    Decode,
+    /// The client is misconfigured (no key, bad base URL).
+    Config,
+    /// A create request failed ambiguously and the task could not be identified: it may exist.
+    SubmitOutcomeUnknown,
+}
+
+impl ErrorKind {
+    /// Whether retrying the same request later can succeed.
+    pub fn is_transient(self) -> bool {
+        matches!(
+            self,
+            ErrorKind::Throttled | ErrorKind::Service | ErrorKind::Transport | ErrorKind::Timeout
+        )
+    }
+}
+
+/// Classifies a service error by HTTP status and code (spec §9). Codes are an open set and
+/// are matched by prefix; the status decides when the code is unknown.
+///
+/// ```
+/// use wan_animate_core::{classify, ErrorKind};
+/// assert_eq!(classify(Some(429), Some("Throttling.AllocationQuota")), ErrorKind::Throttled);
+/// assert_eq!(classify(Some(400), Some("Arrearage")), ErrorKind::QuotaOrBilling);
+/// assert_eq!(classify(Some(400), Some("InvalidFile.AspectRatio")), ErrorKind::InvalidInput);
+/// assert_eq!(classify(Some(503), None), ErrorKind::Service);
+/// ```
+pub fn classify(status: Option<u16>, code: Option<&str>) -> ErrorKind {
+    if let Some(code) = code {
+        let has = |p: &str| code == p || code.starts_with(&format!("{p}."));
+        if has("DataInspectionFailed")
+            || code == "data_inspection_failed"
+            || has("IPInfringementSuspect")
+        {
+            return ErrorKind::ContentModeration;
+        }
+        if has("Arrearage")
+            || has("CommodityNotPurchased")
+            || has("PrepaidBillOverdue")
+            || has("PostpaidBillOverdue")
+            || has("AllocationQuota")
+            || code == "insufficient_quota"
+        {
+            return ErrorKind::QuotaOrBilling;
+        }
+        if has("Throttling")
+            || has("LimitRequests")
+            || code == "limit_requests"
+            || code == "limit_burst_rate"
+        {
+            return ErrorKind::Throttled;
+        }
+        if has("InvalidApiKey")
+            || code == "invalid_api_key"
+            || has("AccessDenied")
+            || code == "access_denied"
+            || code == "NOT AUTHORIZED"
+            || has("Model.AccessDenied")
+            || has("Workspace.AccessDenied")
+            || has("WorkSpaceNotFound")
+        {
+            return ErrorKind::Auth;
+        }
+        if has("InvalidParameter")
+            || code == "invalid_parameter_error"
+            || has("InvalidFile")
+            || has("InvalidURL")
+            || has("BadRequest")
+            || has("InvalidPerson")
+            || code.starts_with("InvalidImage")
+            || has("ModelNotFound")
+            || code == "model_not_found"
+            || has("UnsupportedOperation")
+            || has("NotFound")
+        {
+            return ErrorKind::InvalidInput;
+        }
+        if has("InternalError")
+            || code == "internal_error"
+            || has("SystemError")
+            || has("ModelServiceFailed")
+            || has("ModelServingError")
+            || has("ModelUnavailable")
+            || has("RequestTimeOut")
+        {
+            return ErrorKind::Service;
+        }
+    }
+    match status {
+        Some(401 | 403) => ErrorKind::Auth,
+        Some(429) => ErrorKind::Throttled,
+        Some(s) if s >= 500 => ErrorKind::Service,
+        Some(400..=499) => ErrorKind::InvalidInput,
+        _ => ErrorKind::Decode,
+    }
+}
+
+/// An error from any operation of the client.
+pub struct Error(Box<Inner>);
+
+struct Inner {
+    kind: ErrorKind,
+    summary: String,
+    http_status: Option<u16>,
+    code: Option<String>,
+    message: Option<String>,
+    request_id: Option<String>,
+    task_id: Option<String>,
+    last_status: Option<TaskStatus>,
+    retry_after: Option<Duration>,
+    task_may_exist: bool,
+    hint: Option<String>,
+    source: Option<BoxError>,
+}
+
+impl Error {
+    /// A new error of `kind` with a one-line summary of what happened.
+    pub fn new(kind: ErrorKind, summary: impl Into<String>) -> Self {
+        Self(Box::new(Inner {
+            kind,
+            summary: summary.into(),
+            http_status: None,
+            code: None,
+            message: None,
+            request_id: None,
+            task_id: None,
+            last_status: None,
+            retry_after: None,
+            task_may_exist: false,
+            hint: None,
+            source: None,
+        }))
+    }
+
+    /// A configuration error.
+    pub fn config(summary: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Config, summary)
+    }
+
+    /// Invalid input found locally.
+    pub fn invalid_input(summary: impl Into<String>) -> Self {
+        Self::new(ErrorKind::InvalidInput, summary)
+    }
+
+    /// An error answer from the service.
+    pub fn api(
+        operation: &str,
+        status: u16,
+        code: Option<String>,
+        message: Option<String>,
+        request_id: Option<String>,
+    ) -> Self {
+        let kind = classify(Some(status), code.as_deref());
+        let summary = format!(
+            "{operation} failed: HTTP {status}{}{}",
+            code.as_deref().map(|c| format!(" {c}")).unwrap_or_default(),
+            message
+                .as_deref()
+                .map(|m| format!(": {m}"))
+                .unwrap_or_default()
+        );
+        let mut e = Self::new(kind, summary);
+        e.0.http_status = Some(status);
+        e.0.code = code;
+        e.0.message = message;
+        e.0.request_id = request_id;
+        e.0.hint = default_hint(kind, e.0.code.as_deref()).map(str::to_owned);
+        e
+    }
+
+    /// A transport failure during `operation`.
+    pub fn transport(operation: &str, e: TransportError) -> Self {
+        let kind = if e.is_timeout() {
+            ErrorKind::Timeout
+        } else {
+            ErrorKind::Transport
+        };
+        let mut err = Self::new(kind, format!("{operation} failed: {e}"));
+        err.0.source = Some(Box::new(e));
+        err
+    }
+
+    /// A response that could not be understood.
+    pub fn decode(
+        operation: &str,
+        detail: impl fmt::Display,
+        status: u16,
+        request_id: Option<String>,
+    ) -> Self {
+        let mut e = Self::new(
+            ErrorKind::Decode,
+            format!("{operation}: could not understand the response (HTTP {status}): {detail}"),
+        );
+        e.0.http_status = Some(status);
+        e.0.request_id = request_id;
+        e
+    }
+
+    /// The classification.
+    pub fn kind(&self) -> ErrorKind {
+        self.0.kind
+    }
+
+    /// The HTTP status, if the service answered.
+    pub fn http_status(&self) -> Option<u16> {
+        self.0.http_status
+    }
+
+    /// The service's error code (`InvalidApiKey`, `InvalidFile.Duration`, ...).
+    pub fn code(&self) -> Option<&str> {
+        self.0.code.as_deref()
+    }
+
+    /// The service's message.
+    pub fn message(&self) -> Option<&str> {
+        self.0.message.as_deref()
+    }
+
+    /// The request id, for support.
+    pub fn request_id(&self) -> Option<&str> {
+        self.0.request_id.as_deref()
+    }
+
+    /// The task this error is about, when one exists: never lose it.
+    pub fn task_id(&self) -> Option<&str> {
+        self.0.task_id.as_deref()
+    }
+
+    /// The last status seen while waiting (deadline errors).
+    pub fn last_status(&self) -> Option<&TaskStatus> {
+        self.0.last_status.as_ref()
+    }
+
+    /// How long the service asked us to wait (`Retry-After`).
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.0.retry_after
+    }
+
+    /// Whether a task may have been created although no task id is known (ambiguous submit).
+    pub fn task_may_exist(&self) -> bool {
+        self.0.task_may_exist
+    }
+
+    /// What to do next, when there is advice.
+    pub fn hint(&self) -> Option<&str> {
+        self.0.hint.as_deref()
+    }
+
+    /// Whether retrying later can succeed.
+    pub fn is_transient(&self) -> bool {
+        self.0.kind.is_transient()
+    }
+
+    pub(crate) fn with_task_id(mut self, id: impl Into<String>) -> Self {
+        self.0.task_id = Some(id.into());
+        self
+    }
+
+    pub(crate) fn with_last_status(mut self, s: TaskStatus) -> Self {
+        self.0.last_status = Some(s);
+        self
+    }
+
+    pub(crate) fn with_retry_after(mut self, d: Option<Duration>) -> Self {
+        self.0.retry_after = d;
+        self
+    }
+
+    pub(crate) fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        self.0.hint = Some(hint.into());
+        self
+    }
+
+    pub(crate) fn with_kind(mut self, kind: ErrorKind) -> Self {
+        self.0.kind = kind;
+        self
+    }
+
+    pub(crate) fn with_service_error(
+        mut self,
+        code: Option<String>,
+        message: Option<String>,
+        request_id: Option<String>,
+    ) -> Self {
+        self.0.code = code;
+        self.0.message = message;
+        if request_id.is_some() {
+            self.0.request_id = request_id;
+        }
+        self
+    }
+
+    pub(crate) fn may_exist(mut self) -> Self {
+        self.0.task_may_exist = true;
+        self
+    }
+
+    pub(crate) fn with_source(mut self, e: impl Into<BoxError>) -> Self {
+        self.0.source = Some(e.into());
+        self
+    }
+
+    pub(crate) fn summary(&self) -> &str {
+        &self.0.summary
+    }
+}
+
+fn default_hint(kind: ErrorKind, code: Option<&str>) -> Option<&'static str> {
+    Some(match kind {
+        ErrorKind::Auth => {
+            "check the API key and that it belongs to the region of the base URL (keys are region-scoped)"
+        }
+        ErrorKind::Throttled => {
+            "the account is rate-limited; retry later or lower the request rate"
+        }
+        ErrorKind::QuotaOrBilling => {
+            "check the account's billing and quota in the Model Studio console"
+        }
+        ErrorKind::ContentModeration => {
+            "the input or output was blocked by content moderation; use other media"
+        }
+        ErrorKind::InvalidInput if code.is_some_and(|c| c.starts_with("InvalidFile")) => {
+            "the media breaks a documented limit; `wan-animate check FILE` shows which"
+        }
+        ErrorKind::Service | ErrorKind::Transport => {
+            "the service or network is unavailable; retry later"
+        }
+        _ => return None,
+    })
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0.summary)?;
+        let mut extra = Vec::new();
+        if let Some(id) = &self.0.task_id {
+            extra.push(format!("task id {id}"));
+        }
+        if let Some(id) = &self.0.request_id {
+            extra.push(format!("request id {id}"));
+        }
+        if !extra.is_empty() {
+            write!(f, " ({})", extra.join(", "))?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Error")
+            .field("kind", &self.0.kind)
+            .field("summary", &self.0.summary)
+            .field("http_status", &self.0.http_status)
+            .field("code", &self.0.code)
+            .field("request_id", &self.0.request_id)
+            .field("task_id", &self.0.task_id)
+            .field("task_may_exist", &self.0.task_may_exist)
+            .finish()
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0
+            .source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
