@@ -331,21 +331,6 @@ impl ClientConfig {
     pub fn poll(&self) -> &PollPolicy {
         &self.poll
     }
-
-    /// The origin (scheme and authority) of the base URL: the only place the key is sent.
-    pub(crate) fn api_origin(&self) -> String {
-        origin_of(&self.base_url).unwrap_or_default()
-    }
-}
-
-/// `scheme://authority` of a URL.
-pub(crate) fn origin_of(url: &str) -> Option<String> {
-    let uri: http::Uri = url.parse().ok()?;
-    Some(format!(
-        "{}://{}",
-        uri.scheme_str()?,
-        uri.authority()?.as_str().to_ascii_lowercase()
-    ))
 }
 
 fn is_loopback(host: &str) -> bool {

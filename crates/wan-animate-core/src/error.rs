@@ -333,11 +333,6 @@ impl Error {
         self
     }
 
-    pub(crate) fn with_source(mut self, e: impl Into<BoxError>) -> Self {
-        self.0.source = Some(e.into());
-        self
-    }
-
     pub(crate) fn summary(&self) -> &str {
         &self.0.summary
     }

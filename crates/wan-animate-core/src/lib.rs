@@ -33,12 +33,16 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod config;
+pub mod download;
 pub mod error;
 pub mod http;
+pub mod input;
 pub mod poll;
+pub mod progress;
 pub mod protocol;
 pub mod retry;
 pub mod rt;
+pub mod upload;
 
 mod client;
 
@@ -52,4 +56,5 @@ pub use config::{ApiKey, ClientConfig, Region};
 pub use error::{Error, ErrorKind, classify};
 pub use poll::{PollPolicy, TaskEvent};
 pub use retry::RetryPolicy;
+pub use upload::{AnimateJob, AnimateSubmission, UploadedFile};
 pub use wan_animate_types as types;
