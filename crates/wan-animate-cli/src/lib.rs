@@ -1,1 +1,79 @@
-//! wan-animate-cli: under construction.
+//! The `wan-animate` command line as a library: argument definitions ([`args`]), the exit-code
+//! contract ([`exit`]), and [`run`], which executes one parsed command. The binary is a few
+//! lines around [`run`]; `cargo xtask codegen` renders `docs/cli.md` with [`docs::markdown`].
+//!
+//! ```
+//! use clap::Parser;
+//! let cli = wan_animate_cli::Cli::try_parse_from(["wan-animate", "check", "a.jpg"]).unwrap();
+//! assert!(matches!(cli.command, wan_animate_cli::args::Command::Check(_)));
+//! ```
+#![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+pub mod args;
+mod commands;
+mod context;
+pub mod docs;
+pub mod exit;
+mod failure;
+mod journal;
+mod output;
+mod progress;
+
+pub use args::Cli;
+pub use exit::Exit;
+
+use failure::Failure;
+
+/// Sets up diagnostics on stderr from `-v`/`-q` and `RUST_LOG`.
+pub fn init_logging(global: &args::GlobalArgs) {
+    use tracing_subscriber::EnvFilter;
+    let default = match (global.quiet, global.verbose) {
+        (q, _) if q > 0 => "error",
+        (_, 0) => "warn",
+        (_, 1) => "info,wan_animate=info",
+        (_, 2) => "debug",
+        _ => "trace",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+/// Runs one command and returns its exit code. Errors are printed here: what happened, the
+/// service's code and request id, the task id if one exists, and what to do next.
+pub async fn run(cli: Cli) -> Exit {
+    let printer = output::Printer::new(cli.global.json, cli.global.quiet);
+    match commands::dispatch(cli, &printer).await {
+        Ok(()) => Exit::Success,
+        Err(failure) => {
+            report(&printer, &failure);
+            failure.exit
+        }
+    }
+}
+
+fn report(printer: &output::Printer, failure: &Failure) {
+    printer.error(&failure.message);
+    if let Some(id) = &failure.task_id {
+        printer.note(&format!("task id: {id}"));
+    }
+    if let Some(hint) = &failure.hint {
+        printer.note(&format!("hint: {hint}"));
+    }
+    if printer.json {
+        let mut doc = failure
+            .document
+            .clone()
+            .unwrap_or_else(|| serde_json::json!({}));
+        if !doc.is_object() {
+            doc = serde_json::json!({ "value": doc });
+        }
+        doc["error"] = failure.json.clone();
+        printer.json_document(&doc);
+    }
+}

@@ -1,1 +1,402 @@
-//! wan-animate-sim: under construction.
+//! A faithful local simulator of the DashScope Wan 2.2 Animate API.
+//!
+//! A real HTTP server on loopback that behaves like the documented service: the task state
+//! machine (`PENDING` → `RUNNING` → `SUCCEEDED`/`FAILED`, `CANCELED`, `UNKNOWN` after
+//! expiry) with one running task per model, validation of the media with the documented
+//! `InvalidFile.*` codes, the rate limits, temporary uploads through an OSS-style form host,
+//! signed result links with `Range` support, and seeded fault injection. Time can be scaled
+//! so a minutes-long task takes a second. Counters let tests assert that a client never
+//! submitted twice.
+//!
+//! ```
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! let sim = wan_animate_sim::Sim::builder().time_scale(600.0).start().await?;
+//! assert!(sim.base_url().starts_with("http://127.0.0.1:"));
+//! assert!(sim.base_url().ends_with("/api/v1"));
+//! assert_eq!(sim.counters().created_total(), 0);
+//! sim.shutdown().await;
+//! # Ok::<(), std::io::Error>(()) }).unwrap();
+//! ```
+#![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod config;
+mod routes;
+mod state;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::{get, post};
+use hyper_util::rt::TokioIo;
+use tokio::sync::watch;
+
+pub use config::{DEFAULT_API_KEY, FaultPlan, RateLimits, SimConfig, TaskDurations};
+pub use state::Counters;
+
+use routes::{App, Shared, Truncate};
+use state::{Fault, State};
+
+/// Entry point: `Sim::builder()...start().await`.
+#[derive(Debug)]
+pub struct Sim;
+
+impl Sim {
+    /// A builder with the documented defaults (real time, documented limits, no faults).
+    pub fn builder() -> SimBuilder {
+        SimBuilder {
+            config: SimConfig::default(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        }
+    }
+}
+
+/// Configures a simulator.
+#[derive(Debug, Clone)]
+pub struct SimBuilder {
+    config: SimConfig,
+    listen: SocketAddr,
+}
+
+impl SimBuilder {
+    /// Accepts this API key (repeatable). Without any, [`DEFAULT_API_KEY`] is accepted.
+    pub fn api_key(mut self, key: impl Into<String>) -> Self {
+        self.config.api_keys.push(key.into());
+        self
+    }
+
+    /// The API's path prefix (default `/api/v1`; a proxy-like `/qwen/api/v1` works too).
+    pub fn base_path(mut self, path: impl Into<String>) -> Self {
+        let p = path.into();
+        self.config.base_path = format!("/{}", p.trim_matches('/'));
+        self
+    }
+
+    /// Simulated seconds per real second.
+    pub fn time_scale(mut self, scale: f64) -> Self {
+        self.config.time_scale = if scale.is_finite() && scale > 0.0 {
+            scale
+        } else {
+            1.0
+        };
+        self
+    }
+
+    /// Task durations (simulated).
+    pub fn durations(mut self, d: TaskDurations) -> Self {
+        self.config.durations = d;
+        self
+    }
+
+    /// When tasks become `UNKNOWN` (simulated).
+    pub fn task_ttl(mut self, ttl: Duration) -> Self {
+        self.config.task_ttl = ttl;
+        self
+    }
+
+    /// When result links expire (simulated).
+    pub fn result_ttl(mut self, ttl: Duration) -> Self {
+        self.config.result_ttl = ttl;
+        self
+    }
+
+    /// How long upload policies are valid (real time).
+    pub fn policy_ttl(mut self, ttl: Duration) -> Self {
+        self.config.policy_ttl = ttl;
+        self
+    }
+
+    /// The largest upload, in MiB.
+    pub fn max_upload_mb(mut self, mb: u64) -> Self {
+        self.config.max_upload_mb = mb;
+        self
+    }
+
+    /// Tasks processed at once per key and model (the service: 1).
+    pub fn max_running_per_model(mut self, n: usize) -> Self {
+        self.config.max_running_per_model = n.max(1);
+        self
+    }
+
+    /// Rate limits.
+    pub fn limits(mut self, limits: RateLimits) -> Self {
+        self.config.limits = limits;
+        self
+    }
+
+    /// Fault injection.
+    pub fn faults(mut self, faults: FaultPlan) -> Self {
+        self.config.faults = faults;
+        self
+    }
+
+    /// Where to listen (default `127.0.0.1:0`, a free port).
+    pub fn listen(mut self, addr: SocketAddr) -> Self {
+        self.listen = addr;
+        self
+    }
+
+    /// Binds and starts serving on the current tokio runtime.
+    pub async fn start(mut self) -> std::io::Result<SimHandle> {
+        if self.config.api_keys.is_empty() {
+            self.config.api_keys.push(DEFAULT_API_KEY.to_owned());
+        }
+        let listener = tokio::net::TcpListener::bind(self.listen).await?;
+        let addr = listener.local_addr()?;
+        let mut secret = [0u8; 32];
+        let mut seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(7)
+            ^ u64::from(addr.port());
+        for chunk in secret.chunks_mut(8) {
+            chunk.copy_from_slice(&state::splitmix(&mut seed).to_le_bytes());
+        }
+        let app: App = Arc::new(Shared {
+            state: Mutex::new(State::new(self.config.clone())),
+            secret,
+            origin: Mutex::new(format!("http://{addr}")),
+            storage: tempfile::tempdir()?,
+        });
+        let router = router(&self.config.base_path).with_state(app.clone());
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let server = tokio::spawn(serve(
+            listener,
+            router,
+            app.clone(),
+            self.config.base_path.clone(),
+            stop_rx,
+        ));
+        Ok(SimHandle {
+            app,
+            base_url: format!("http://{addr}{}", self.config.base_path),
+            addr,
+            api_key: self.config.api_keys[0].clone(),
+            stop: stop_tx,
+            server: Mutex::new(Some(server)),
+        })
+    }
+}
+
+/// A running simulator. Dropping it stops the server.
+#[derive(Debug)]
+pub struct SimHandle {
+    app: App,
+    base_url: String,
+    addr: SocketAddr,
+    api_key: String,
+    stop: watch::Sender<bool>,
+    server: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+impl SimHandle {
+    /// The API base, e.g. `http://127.0.0.1:40123/api/v1`.
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// The listening address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The first accepted API key.
+    pub fn api_key(&self) -> &str {
+        &self.api_key
+    }
+
+    /// A snapshot of the counters.
+    pub fn counters(&self) -> Counters {
+        self.app.lock().counters.clone()
+    }
+
+    /// Replaces the fault plan (the random sequence restarts from its seed).
+    pub fn set_faults(&self, faults: FaultPlan) {
+        let mut st = self.app.lock();
+        st.config.faults = faults;
+    }
+
+    /// Replaces the rate limits.
+    pub fn set_limits(&self, limits: RateLimits) {
+        self.app.lock().config.limits = limits;
+    }
+
+    /// Stops serving and waits for the server task.
+    pub async fn shutdown(&self) {
+        let _ = self.stop.send(true);
+        let task = self.server.lock().ok().and_then(|mut s| s.take());
+        if let Some(t) = task {
+            let _ = t.await;
+        }
+    }
+}
+
+impl Drop for SimHandle {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+fn router(base: &str) -> Router<App> {
+    Router::new()
+        .route(
+            &format!("{base}/services/aigc/image2video/video-synthesis"),
+            post(routes::create_task),
+        )
+        .route(&format!("{base}/tasks"), get(routes::list_tasks))
+        .route(&format!("{base}/tasks/{{id}}"), get(routes::get_task))
+        .route(
+            &format!("{base}/tasks/{{id}}/cancel"),
+            post(routes::cancel_task),
+        )
+        .route(&format!("{base}/uploads"), get(routes::get_policy))
+        .route("/oss/{bucket}", post(routes::oss_upload))
+        .route("/results/{name}", get(routes::result_file))
+        .layer(axum::extract::DefaultBodyLimit::disable())
+}
+
+/// The route name of a path, for counters and fault filters.
+fn route_name(base: &str, method: &http::Method, path: &str) -> &'static str {
+    let rest = path.strip_prefix(base).unwrap_or(path);
+    if rest.starts_with("/services/") {
+        "create"
+    } else if rest == "/tasks" {
+        "list"
+    } else if rest.starts_with("/tasks/") && rest.ends_with("/cancel") {
+        "cancel"
+    } else if rest.starts_with("/tasks/") && method == http::Method::GET {
+        "get"
+    } else if rest.starts_with("/uploads") {
+        "policy"
+    } else if path.starts_with("/oss/") {
+        "upload"
+    } else if path.starts_with("/results/") {
+        "result"
+    } else {
+        "other"
+    }
+}
+
+#[derive(Debug)]
+struct Dropped;
+
+impl std::fmt::Display for Dropped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("connection dropped by fault injection")
+    }
+}
+
+impl std::error::Error for Dropped {}
+
+async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    app: App,
+    base: String,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = stop.changed() => return,
+        };
+        let Ok((stream, _)) = accepted else { continue };
+        let router = router.clone();
+        let app = app.clone();
+        let base = base.clone();
+        let mut stop = stop.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(
+                move |mut req: http::Request<hyper::body::Incoming>| {
+                    let router = router.clone();
+                    let app = app.clone();
+                    let base = base.clone();
+                    async move {
+                        // Tolerate trailing slashes (older docs and SDKs use `/tasks/`).
+                        let path = req.uri().path().to_owned();
+                        if path.len() > 1 && path.ends_with('/') {
+                            let pq = format!(
+                                "{}{}",
+                                path.trim_end_matches('/'),
+                                req.uri()
+                                    .query()
+                                    .map(|q| format!("?{q}"))
+                                    .unwrap_or_default()
+                            );
+                            if let Ok(uri) = pq.parse() {
+                                *req.uri_mut() = uri;
+                            }
+                        }
+                        let route = route_name(&base, req.method(), req.uri().path());
+                        let (fault, slow, retry_after) = {
+                            let mut st = app.lock();
+                            *st.counters.requests.entry(route.to_owned()).or_default() += 1;
+                            let f = st.draw_fault(route);
+                            (
+                                f,
+                                st.config.faults.slow_delay,
+                                st.config.faults.retry_after_secs,
+                            )
+                        };
+                        let rid = || app.lock().new_id();
+                        let response = match fault {
+                            Some(Fault::DropBefore) => return Err(Dropped),
+                            Some(Fault::Throttle) => {
+                                let mut r = routes::api_error(
+                                    http::StatusCode::TOO_MANY_REQUESTS,
+                                    &rid(),
+                                    "Throttling.RateQuota",
+                                    "Requests rate limit exceeded, please try again later.",
+                                );
+                                if let Ok(v) = http::HeaderValue::from_str(&retry_after.to_string())
+                                {
+                                    r.headers_mut().insert("retry-after", v);
+                                }
+                                r
+                            }
+                            Some(Fault::Internal) => routes::api_error(
+                                http::StatusCode::INTERNAL_SERVER_ERROR,
+                                &rid(),
+                                "InternalError",
+                                "An internal error has occured, try again later or contact service support.",
+                            ),
+                            Some(Fault::Unavailable) => routes::api_error(
+                                http::StatusCode::SERVICE_UNAVAILABLE,
+                                &rid(),
+                                "ModelUnavailable",
+                                "Model is unavailable, try again later.",
+                            ),
+                            other => {
+                                if other == Some(Fault::Slow) {
+                                    tokio::time::sleep(slow).await;
+                                }
+                                req.extensions_mut()
+                                    .insert(Truncate(other == Some(Fault::Truncate)));
+                                let req = req.map(axum::body::Body::new);
+                                let response = tower::ServiceExt::oneshot(router, req)
+                                    .await
+                                    .unwrap_or_else(|e| match e {});
+                                if other == Some(Fault::DropAfter) {
+                                    // The work is done (a task may exist); the client never hears.
+                                    drop(response);
+                                    return Err(Dropped);
+                                }
+                                response
+                            }
+                        };
+                        Ok::<_, Dropped>(response)
+                    }
+                },
+            );
+            let conn = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service);
+            let mut conn = std::pin::pin!(conn);
+            tokio::select! {
+                _ = conn.as_mut() => {}
+                _ = stop.changed() => {}
+            }
+        });
+    }
+}

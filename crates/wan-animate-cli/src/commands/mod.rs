@@ -1,0 +1,47 @@
+//! One module per subcommand. Each parses nothing (clap did), calls core, prints.
+
+mod check;
+mod completions;
+mod download;
+mod list;
+mod run;
+mod sim;
+mod task;
+mod upload;
+
+use crate::args::{Cli, Command};
+use crate::context::Context;
+use crate::failure::Failure;
+use crate::output::Printer;
+
+/// Runs the parsed command.
+pub(crate) async fn dispatch(cli: Cli, printer: &Printer) -> Result<(), Failure> {
+    let Cli { global, command } = cli;
+    match command {
+        // Commands that need no client.
+        Command::Check(args) => check::run(args, printer),
+        Command::Completions(args) => {
+            completions::run(args);
+            Ok(())
+        }
+        Command::Sim(args) => sim::run(args, printer).await,
+        // Commands that talk to the service (or the in-process simulator).
+        command => {
+            let ctx = Context::new(&global, printer.clone()).await?;
+            let deadline = global.timeout;
+            match command {
+                Command::Run(args) => run::run(&ctx, args, deadline).await,
+                Command::Submit(args) => run::submit(&ctx, args).await,
+                Command::Status(args) => task::status(&ctx, args).await,
+                Command::Wait(args) => task::wait(&ctx, args, deadline).await,
+                Command::Cancel(args) => task::cancel(&ctx, args).await,
+                Command::List(args) => list::run(&ctx, args).await,
+                Command::Download(args) => download::run(&ctx, args).await,
+                Command::Upload(args) => upload::run(&ctx, args).await,
+                Command::Check(_) | Command::Completions(_) | Command::Sim(_) => {
+                    unreachable!("handled above")
+                }
+            }
+        }
+    }
+}

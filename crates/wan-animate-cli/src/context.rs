@@ -1,0 +1,88 @@
+//! Builds the client once per invocation: from flags and the environment, or pointed at an
+//! in-process simulator with `--sim`.
+
+use wan_animate_core::{Client, ClientConfig};
+
+use crate::args::GlobalArgs;
+use crate::exit::Exit;
+use crate::failure::Failure;
+use crate::output::Printer;
+
+/// Everything a command needs.
+#[derive(Debug)]
+pub(crate) struct Context {
+    pub(crate) client: Client,
+    pub(crate) printer: Printer,
+    /// The base URL in use (recorded in the task journal; never holds the key).
+    pub(crate) base_url: String,
+    /// Keeps the in-process simulator alive for the command's lifetime.
+    _sim: Option<wan_animate_sim::SimHandle>,
+}
+
+impl Context {
+    pub(crate) async fn new(global: &GlobalArgs, printer: Printer) -> Result<Self, Failure> {
+        if global.sim {
+            let sim = wan_animate_sim::Sim::builder()
+                // A simulated task of a few seconds of video takes about a minute of service
+                // time; at 60x it finishes in about a second of real time.
+                .time_scale(60.0)
+                .start()
+                .await
+                .map_err(|e| {
+                    Failure::new(
+                        Exit::Failure,
+                        "simulator",
+                        format!("cannot start the built-in simulator: {e}"),
+                    )
+                })?;
+            printer.note(&format!(
+                "simulator: {} (offline, nothing is billed)",
+                sim.base_url()
+            ));
+            // Simulated tasks take seconds, so poll quickly.
+            let poll = wan_animate_core::PollPolicy::default()
+                .with_initial_delay(std::time::Duration::from_millis(300))
+                .with_max_delay(std::time::Duration::from_secs(2));
+            let config = ClientConfig::new(sim.api_key())
+                .with_base_url(sim.base_url())
+                .map_err(Failure::from)?
+                .with_poll(poll);
+            let client = wan_animate_reqwest::client(config).map_err(Failure::from)?;
+            return Ok(Self {
+                client,
+                printer,
+                base_url: sim.base_url().to_owned(),
+                _sim: Some(sim),
+            });
+        }
+        let mut config = ClientConfig::from_env().map_err(|e| {
+            Failure::from(e).with_hint(
+                "set DASHSCOPE_API_KEY (or --api-key, DASHSCOPE_API_KEY_FILE_PATH, ~/.dashscope/api_key); or add --sim to run offline against the built-in simulator",
+            )
+        });
+        if let Some(key) = &global.api_key {
+            config = Ok(match config {
+                Ok(c) => c.with_api_key(key.clone()),
+                Err(_) => ClientConfig::new(key.clone()),
+            });
+        }
+        let mut config = config?;
+        if let Some(region) = &global.region {
+            config = config.with_region_name(region).map_err(Failure::from)?;
+        }
+        if let Some(base) = &global.base_url {
+            config = config.with_base_url(base).map_err(Failure::from)?;
+        }
+        if let Some(ws) = &global.workspace {
+            config = config.with_workspace(ws.clone());
+        }
+        let base_url = config.base_url().to_owned();
+        let client = wan_animate_reqwest::client(config).map_err(Failure::from)?;
+        Ok(Self {
+            client,
+            printer,
+            base_url,
+            _sim: None,
+        })
+    }
+}

@@ -1,0 +1,348 @@
+//! The simulator's state: tasks and their lazily computed lifecycle, stored uploads, rate
+//! limiters, the fault sequence and the counters. Everything here is synchronous and runs
+//! under one lock; time is passed in, so the lifecycle is a pure function of timestamps.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+use wan_animate_types::{Mode, Model, ServiceTime, TaskStatus};
+
+use crate::config::SimConfig;
+
+/// What the simulator counted (tests assert "never submitted twice" with these).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct Counters {
+    /// Tasks created, keyed `"<api key>|<model>"`.
+    pub tasks_created: BTreeMap<String, u64>,
+    /// Requests per route name.
+    pub requests: BTreeMap<String, u64>,
+    /// Faults injected per kind.
+    pub faults: BTreeMap<String, u64>,
+    /// Requests to storage routes (upload, result) that carried an `Authorization` header.
+    pub storage_requests_with_authorization: u64,
+    /// Files stored by form uploads.
+    pub uploads_stored: u64,
+    /// Answers with 429 from the rate limiter (not injected faults).
+    pub rate_limited: u64,
+}
+
+impl Counters {
+    /// Tasks created for a model across all keys.
+    pub fn created_for_model(&self, model: &str) -> u64 {
+        self.tasks_created
+            .iter()
+            .filter(|(k, _)| k.ends_with(&format!("|{model}")))
+            .map(|(_, v)| v)
+            .sum()
+    }
+
+    /// Tasks created in all.
+    pub fn created_total(&self) -> u64 {
+        self.tasks_created.values().sum()
+    }
+}
+
+/// Why a task will fail, decided when it was created (validation runs at the end, like the
+/// service's asynchronous path).
+#[derive(Debug, Clone)]
+pub(crate) struct Failure {
+    pub(crate) code: String,
+    pub(crate) message: String,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Task {
+    pub(crate) id: String,
+    pub(crate) key: String,
+    pub(crate) model: Model,
+    pub(crate) mode: Mode,
+    pub(crate) request_id: String,
+    pub(crate) created: Instant,
+    pub(crate) created_wall: SystemTime,
+    pub(crate) run: Duration,
+    pub(crate) started: Option<Instant>,
+    pub(crate) ended: Option<Instant>,
+    pub(crate) status: TaskStatus,
+    pub(crate) failure: Option<Failure>,
+    pub(crate) output_secs: f64,
+    pub(crate) result_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Policy {
+    pub(crate) model: String,
+    pub(crate) dir: String,
+    pub(crate) max_bytes: u64,
+    pub(crate) expires: Instant,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct StoredObject {
+    pub(crate) path: PathBuf,
+    pub(crate) model: String,
+    pub(crate) expires: Instant,
+}
+
+/// A token bucket per (key, route class).
+#[derive(Debug)]
+struct Bucket {
+    tokens: f64,
+    last: Instant,
+}
+
+#[derive(Debug)]
+pub(crate) struct State {
+    pub(crate) config: SimConfig,
+    pub(crate) tasks: HashMap<String, Task>,
+    /// Creation order, for FIFO scheduling and listing.
+    pub(crate) order: Vec<String>,
+    pub(crate) policies: HashMap<String, Policy>,
+    pub(crate) objects: HashMap<String, StoredObject>,
+    pub(crate) counters: Counters,
+    buckets: HashMap<(String, &'static str), Bucket>,
+    rng: u64,
+    next_id: u64,
+}
+
+/// A deterministic 64-bit generator (splitmix64).
+pub(crate) fn splitmix(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// An injected fault.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Fault {
+    Throttle,
+    Internal,
+    Unavailable,
+    DropBefore,
+    DropAfter,
+    Slow,
+    Truncate,
+}
+
+impl Fault {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Fault::Throttle => "429",
+            Fault::Internal => "500",
+            Fault::Unavailable => "503",
+            Fault::DropBefore => "drop_before",
+            Fault::DropAfter => "drop_after",
+            Fault::Slow => "slow",
+            Fault::Truncate => "truncate_download",
+        }
+    }
+}
+
+pub(crate) fn wall_ms(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+impl State {
+    pub(crate) fn new(config: SimConfig) -> Self {
+        let seed = config.faults.seed;
+        Self {
+            config,
+            tasks: HashMap::new(),
+            order: Vec::new(),
+            policies: HashMap::new(),
+            objects: HashMap::new(),
+            counters: Counters::default(),
+            buckets: HashMap::new(),
+            rng: seed ^ 0x5EED_0F_FA17,
+            next_id: 0,
+        }
+    }
+
+    /// Real duration of a simulated one.
+    pub(crate) fn real(&self, simulated: Duration) -> Duration {
+        simulated.div_f64(self.config.time_scale.max(1e-6))
+    }
+
+    /// A new id that looks like the service's UUIDs, deterministic per instance.
+    pub(crate) fn new_id(&mut self) -> String {
+        self.next_id += 1;
+        let a = splitmix(&mut self.rng.clone().wrapping_add(self.next_id));
+        let b = splitmix(&mut a.clone());
+        format!(
+            "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+            (a >> 32) as u32,
+            (a >> 16) as u16,
+            a as u16,
+            (b >> 48) as u16,
+            b & 0xFFFF_FFFF_FFFF
+        )
+    }
+
+    /// Draws this request's fault (one draw sequence per request, so a seed reproduces).
+    pub(crate) fn draw_fault(&mut self, route: &str) -> Option<Fault> {
+        let plan = self.config.faults.clone();
+        if !plan.applies_to(route) {
+            return None;
+        }
+        let mut next = || (splitmix(&mut self.rng) >> 11) as f64 / (1u64 << 53) as f64;
+        let draws = [
+            (plan.rate_429, Fault::Throttle),
+            (plan.rate_500, Fault::Internal),
+            (plan.rate_503, Fault::Unavailable),
+            (plan.drop_before, Fault::DropBefore),
+            (plan.drop_after, Fault::DropAfter),
+            (plan.slow, Fault::Slow),
+        ];
+        let mut chosen = None;
+        for (p, f) in draws {
+            let x = next();
+            if chosen.is_none() && p > 0.0 && x < p {
+                chosen = Some(f);
+            }
+        }
+        let x = next();
+        if chosen.is_none()
+            && route == "result"
+            && plan.truncate_download > 0.0
+            && x < plan.truncate_download
+        {
+            chosen = Some(Fault::Truncate);
+        }
+        if let Some(f) = chosen {
+            *self.counters.faults.entry(f.name().to_owned()).or_default() += 1;
+        }
+        chosen
+    }
+
+    /// Takes a token from the bucket of (key, class); `false` when rate-limited.
+    pub(crate) fn take_token(&mut self, key: &str, class: &'static str, now: Instant) -> bool {
+        let per_sec = match class {
+            "create" => self.config.limits.create_per_sec,
+            "task_api" => self.config.limits.task_api_per_sec,
+            "policy" => self.config.limits.get_policy_per_sec,
+            _ => 0,
+        };
+        if per_sec == 0 {
+            return true;
+        }
+        let rate = if self.config.limits.follow_time_scale {
+            f64::from(per_sec) * self.config.time_scale
+        } else {
+            f64::from(per_sec)
+        };
+        // Burst of one second's worth, like a per-second window.
+        let capacity = rate.max(1.0);
+        let bucket = self
+            .buckets
+            .entry((key.to_owned(), class))
+            .or_insert(Bucket {
+                tokens: capacity,
+                last: now,
+            });
+        let elapsed = now.saturating_duration_since(bucket.last).as_secs_f64();
+        bucket.tokens = (bucket.tokens + elapsed * rate).min(capacity);
+        bucket.last = now;
+        if bucket.tokens >= 1.0 {
+            bucket.tokens -= 1.0;
+            true
+        } else {
+            self.counters.rate_limited += 1;
+            false
+        }
+    }
+
+    /// Moves every task forward to `now`: finishes running tasks whose time is up and starts
+    /// the oldest pending ones where a slot is free, in FIFO order per key and model.
+    pub(crate) fn advance(&mut self, now: Instant) {
+        loop {
+            let mut progressed = false;
+            // Finish.
+            for id in &self.order {
+                let task = self.tasks.get_mut(id).expect("ordered ids exist");
+                if task.status == TaskStatus::Running {
+                    let end = task.started.expect("running tasks have started") + task.run;
+                    if end <= now {
+                        task.ended = Some(end);
+                        task.status = if task.failure.is_some() {
+                            TaskStatus::Failed
+                        } else {
+                            TaskStatus::Succeeded
+                        };
+                        progressed = true;
+                    }
+                }
+            }
+            // Start: for each pending task in order, if its (key, model) has a free slot.
+            let queue = self.real(self.config.durations.queue);
+            let max_running = self.config.max_running_per_model.max(1);
+            let ids = self.order.clone();
+            for id in ids {
+                let (key, model, status, created) = {
+                    let t = &self.tasks[&id];
+                    (t.key.clone(), t.model.clone(), t.status.clone(), t.created)
+                };
+                if status != TaskStatus::Pending {
+                    continue;
+                }
+                let running: Vec<Instant> = self
+                    .tasks
+                    .values()
+                    .filter(|t| t.key == key && t.model == model && t.status == TaskStatus::Running)
+                    .map(|t| t.started.expect("running"))
+                    .collect();
+                if running.len() >= max_running {
+                    continue;
+                }
+                // A slot freed when the last task of this queue ended; start then, not now,
+                // so the schedule does not depend on when someone looked.
+                let last_end = self
+                    .tasks
+                    .values()
+                    .filter(|t| {
+                        t.key == key && t.model == model && t.ended.is_some() && t.started.is_some()
+                    })
+                    .filter_map(|t| t.ended)
+                    .filter(|e| *e > created)
+                    .max();
+                let ready = created + queue;
+                let start = match last_end {
+                    Some(e) if running.is_empty() => e.max(ready),
+                    _ => ready,
+                };
+                if start <= now {
+                    let t = self.tasks.get_mut(&id).expect("exists");
+                    t.status = TaskStatus::Running;
+                    t.started = Some(start);
+                    progressed = true;
+                }
+            }
+            if !progressed {
+                break;
+            }
+        }
+    }
+
+    /// Whether a task has outlived the task TTL.
+    pub(crate) fn expired(&self, task: &Task, now: Instant) -> bool {
+        now.saturating_duration_since(task.created) > self.real(self.config.task_ttl)
+    }
+
+    /// The wall time of an instant of this process.
+    pub(crate) fn wall_of(&self, t: Instant, task: &Task) -> SystemTime {
+        if t >= task.created {
+            task.created_wall + (t - task.created)
+        } else {
+            task.created_wall - (task.created - t)
+        }
+    }
+
+    pub(crate) fn service_time(&self, t: Instant, task: &Task) -> ServiceTime {
+        ServiceTime::from_unix_millis(wall_ms(self.wall_of(t, task)))
+    }
+}
