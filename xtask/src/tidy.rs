@@ -51,7 +51,13 @@ const OWNED_DEPENDENCIES: &[(&str, &str)] = &[
 /// Runs every rule and returns the problems found (empty: all rules hold).
 pub(crate) fn run(root: &Path) -> Result<Vec<String>> {
     let output = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .args(["metadata", "--format-version", "1", "--no-deps", "--offline"])
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--no-deps",
+            "--offline",
+        ])
         .current_dir(root)
         .output()
         .context("running cargo metadata")?;
@@ -76,7 +82,11 @@ pub(crate) fn check_metadata(metadata: &Value) -> Vec<String> {
     let mut problems = Vec::new();
     for pkg in packages(metadata) {
         let name = pkg["name"].as_str().unwrap_or_default();
-        let deps: Vec<&Value> = pkg["dependencies"].as_array().into_iter().flatten().collect();
+        let deps: Vec<&Value> = pkg["dependencies"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .collect();
         let normal: BTreeSet<&str> = deps
             .iter()
             .filter(|d| d["kind"].is_null() || d["kind"] == "build")
@@ -185,7 +195,11 @@ mod tests {
     #[test]
     fn the_workspace_obeys_its_layering_rules() {
         let problems = run(&crate::workspace_root()).expect("tidy runs");
-        assert!(problems.is_empty(), "tidy problems:\n{}", problems.join("\n"));
+        assert!(
+            problems.is_empty(),
+            "tidy problems:\n{}",
+            problems.join("\n")
+        );
     }
 
     fn package(name: &str, deps: &[(&str, Option<&str>)]) -> Value {
@@ -198,7 +212,8 @@ mod tests {
 
     #[test]
     fn types_depending_on_http_is_reported() {
-        let meta = json!({"packages": [package("wan-animate-types", &[("serde", None), ("http", None)])]});
+        let meta =
+            json!({"packages": [package("wan-animate-types", &[("serde", None), ("http", None)])]});
         let problems = check_metadata(&meta);
         assert_eq!(problems.len(), 1, "{problems:?}");
         assert!(problems[0].contains("`http`"));
@@ -209,7 +224,11 @@ mod tests {
         let meta = json!({"packages": [package("wan-animate-core", &[("reqwest", None)])]});
         let problems = check_metadata(&meta);
         assert!(problems.iter().any(|p| p.contains("does not allow")));
-        assert!(problems.iter().any(|p| p.contains("only wan-animate-reqwest")));
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.contains("only wan-animate-reqwest"))
+        );
     }
 
     #[test]

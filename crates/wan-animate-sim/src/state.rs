@@ -104,6 +104,8 @@ pub(crate) struct State {
     pub(crate) counters: Counters,
     buckets: HashMap<(String, &'static str), Bucket>,
     rng: u64,
+    /// Ids are unique across instances (time-seeded), unlike the reproducible fault draws.
+    id_seed: u64,
     next_id: u64,
 }
 
@@ -160,6 +162,11 @@ impl State {
             counters: Counters::default(),
             buckets: HashMap::new(),
             rng: seed ^ 0x5EED_0F_FA17,
+            id_seed: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64)
+                .unwrap_or(1)
+                ^ u64::from(std::process::id()).rotate_left(40),
             next_id: 0,
         }
     }
@@ -172,7 +179,11 @@ impl State {
     /// A new id that looks like the service's UUIDs, deterministic per instance.
     pub(crate) fn new_id(&mut self) -> String {
         self.next_id += 1;
-        let a = splitmix(&mut self.rng.clone().wrapping_add(self.next_id));
+        let a = splitmix(
+            &mut self
+                .id_seed
+                .wrapping_add(self.next_id.wrapping_mul(0x9E37_79B9)),
+        );
         let b = splitmix(&mut a.clone());
         format!(
             "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
