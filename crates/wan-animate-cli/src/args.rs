@@ -75,6 +75,10 @@ pub struct GlobalArgs {
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
 
+    /// Retries of transient failures per request (throttling, 5xx, network), with backoff.
+    #[arg(long, global = true, value_name = "N", default_value_t = 4)]
+    pub retries: u32,
+
     /// Overall deadline of the command, e.g. 90s, 15m, 3h. On expiry the task id is printed
     /// so the task can be resumed with `wan-animate wait ID`.
     #[arg(long, global = true, value_name = "DURATION", value_parser = parse_duration)]

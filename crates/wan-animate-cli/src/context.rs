@@ -46,7 +46,8 @@ impl Context {
             let config = ClientConfig::new(sim.api_key())
                 .with_base_url(sim.base_url())
                 .map_err(Failure::from)?
-                .with_poll(poll);
+                .with_poll(poll)
+                .with_retry(retry_policy(global));
             let client = wan_animate_reqwest::client(config).map_err(Failure::from)?;
             return Ok(Self {
                 client,
@@ -76,6 +77,7 @@ impl Context {
         if let Some(ws) = &global.workspace {
             config = config.with_workspace(ws.clone());
         }
+        config = config.with_retry(retry_policy(global));
         let base_url = config.base_url().to_owned();
         let client = wan_animate_reqwest::client(config).map_err(Failure::from)?;
         Ok(Self {
@@ -85,4 +87,8 @@ impl Context {
             _sim: None,
         })
     }
+}
+
+fn retry_policy(global: &GlobalArgs) -> wan_animate_core::RetryPolicy {
+    wan_animate_core::RetryPolicy::default().with_max_attempts(global.retries.saturating_add(1))
 }

@@ -40,11 +40,27 @@ async fn submit_sends_the_documented_request_through_a_proxy_prefix() {
         .expect(1)
         .mount(&server)
         .await;
-    let req = CreateTaskRequest::new(Model::AnimateMove, "https://x/p.jpg", "https://x/v.mp4", Mode::Pro).with_watermark(true).with_check_image(false);
+    let req = CreateTaskRequest::new(
+        Model::AnimateMove,
+        "https://x/p.jpg",
+        "https://x/v.mp4",
+        Mode::Pro,
+    )
+    .with_watermark(true)
+    .with_check_image(false);
     let task = client(&server).submit(&req).await.unwrap();
-    assert_eq!((task.task_id.as_str(), task.request_id.as_deref()), ("t-9", Some("r-9")));
+    assert_eq!(
+        (task.task_id.as_str(), task.request_id.as_deref()),
+        ("t-9", Some("r-9"))
+    );
     let received = &server.received_requests().await.unwrap()[0];
-    assert!(received.headers.get("x-dashscope-ossresourceresolve").is_none(), "https inputs need no resolve header");
+    assert!(
+        received
+            .headers
+            .get("x-dashscope-ossresourceresolve")
+            .is_none(),
+        "https inputs need no resolve header"
+    );
 }
 
 #[tokio::test]
@@ -52,11 +68,19 @@ async fn oss_inputs_carry_the_resolve_header() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
         .and(header("x-dashscope-ossresourceresolve", "enable"))
-        .respond_with(ResponseTemplate::new(200).set_body_string(r#"{"output":{"task_status":"PENDING","task_id":"t-1"}}"#))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_string(r#"{"output":{"task_status":"PENDING","task_id":"t-1"}}"#),
+        )
         .expect(1)
         .mount(&server)
         .await;
-    let req = CreateTaskRequest::new(Model::AnimateMix, "oss://dashscope-instant/a/p.jpg", "oss://dashscope-instant/a/v.mp4", Mode::Standard);
+    let req = CreateTaskRequest::new(
+        Model::AnimateMix,
+        "oss://dashscope-instant/a/p.jpg",
+        "oss://dashscope-instant/a/v.mp4",
+        Mode::Standard,
+    );
     client(&server).submit(&req).await.unwrap();
 }
 
@@ -66,7 +90,9 @@ async fn get_cancel_and_list_use_the_documented_paths_and_queries() {
     Mock::given(method("GET"))
         .and(path("/qwen/api/v1/tasks/t-1"))
         .and(header("authorization", format!("Bearer {KEY}").as_str()))
-        .respond_with(ResponseTemplate::new(200).set_body_string(r#"{"request_id":"r","output":{"task_id":"t-1","task_status":"RUNNING"}}"#))
+        .respond_with(ResponseTemplate::new(200).set_body_string(
+            r#"{"request_id":"r","output":{"task_id":"t-1","task_status":"RUNNING"}}"#,
+        ))
         .expect(1)
         .mount(&server)
         .await;
@@ -86,10 +112,24 @@ async fn get_cancel_and_list_use_the_documented_paths_and_queries() {
         .mount(&server)
         .await;
     let c = client(&server);
-    assert_eq!(c.get("t-1").await.unwrap().output.task_status, TaskStatus::Running);
+    assert_eq!(
+        c.get("t-1").await.unwrap().output.task_status,
+        TaskStatus::Running
+    );
     let e = c.cancel("t-1").await.unwrap_err();
-    assert_eq!((e.code(), e.http_status(), e.request_id()), (Some("UnsupportedOperation"), Some(400), Some("r2")));
-    let page = c.list(&ListTasksQuery::new().with_model_name("wan2.2-animate-mix").with_status(TaskStatus::Succeeded).with_page_no(2)).await.unwrap();
+    assert_eq!(
+        (e.code(), e.http_status(), e.request_id()),
+        (Some("UnsupportedOperation"), Some(400), Some("r2"))
+    );
+    let page = c
+        .list(
+            &ListTasksQuery::new()
+                .with_model_name("wan2.2-animate-mix")
+                .with_status(TaskStatus::Succeeded)
+                .with_page_no(2),
+        )
+        .await
+        .unwrap();
     assert_eq!(page.data[0].task_id, "t-11");
 }
 
@@ -107,7 +147,10 @@ async fn list_all_walks_every_page() {
             .mount(&server)
             .await;
     }
-    let all: Vec<_> = client(&server).list_all(ListTasksQuery::new().with_page_size(1)).collect().await;
+    let all: Vec<_> = client(&server)
+        .list_all(ListTasksQuery::new().with_page_size(1))
+        .collect()
+        .await;
     let ids: Vec<String> = all.into_iter().map(|t| t.unwrap().task_id).collect();
     assert_eq!(ids, ["t-1", "t-2", "t-3"]);
 }
@@ -117,7 +160,9 @@ async fn connect_refused_reports_that_the_request_was_not_sent() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     drop(listener);
-    let req = http::Request::get(format!("http://{addr}/x")).body(RequestBody::empty()).unwrap();
+    let req = http::Request::get(format!("http://{addr}/x"))
+        .body(RequestBody::empty())
+        .unwrap();
     let e = ReqwestClient::new().send(req).await.unwrap_err();
     assert!(e.is_connect(), "{e}");
     assert_eq!(e.was_request_sent(), Some(false));
@@ -135,8 +180,12 @@ async fn a_stalled_server_is_a_timeout() {
             }
         }
     });
-    let backend = ReqwestClient::from_builder(ReqwestClient::builder().timeout(Duration::from_millis(300))).unwrap();
-    let req = http::Request::get(format!("http://{addr}/x")).body(RequestBody::empty()).unwrap();
+    let backend =
+        ReqwestClient::from_builder(ReqwestClient::builder().timeout(Duration::from_millis(300)))
+            .unwrap();
+    let req = http::Request::get(format!("http://{addr}/x"))
+        .body(RequestBody::empty())
+        .unwrap();
     let e = backend.send(req).await.unwrap_err();
     assert!(e.is_timeout(), "{e}");
 }
@@ -144,15 +193,24 @@ async fn a_stalled_server_is_a_timeout() {
 #[tokio::test]
 async fn redirects_are_not_followed() {
     let server = MockServer::start().await;
-    Mock::given(method("GET")).respond_with(ResponseTemplate::new(302).insert_header("location", "https://elsewhere.example/")).mount(&server).await;
-    let req = http::Request::get(format!("{}/r", server.uri())).body(RequestBody::empty()).unwrap();
+    Mock::given(method("GET"))
+        .respond_with(
+            ResponseTemplate::new(302).insert_header("location", "https://elsewhere.example/"),
+        )
+        .mount(&server)
+        .await;
+    let req = http::Request::get(format!("{}/r", server.uri()))
+        .body(RequestBody::empty())
+        .unwrap();
     let resp = ReqwestClient::new().send(req).await.unwrap();
     assert_eq!(resp.status(), 302);
 }
 
 /// A raw loopback server that counts the bytes of one request body and answers with a
 /// streamed body of `reply_len` bytes.
-async fn counting_server(reply_len: usize) -> (std::net::SocketAddr, tokio::sync::oneshot::Receiver<usize>) {
+async fn counting_server(
+    reply_len: usize,
+) -> (std::net::SocketAddr, tokio::sync::oneshot::Receiver<usize>) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -171,7 +229,11 @@ async fn counting_server(reply_len: usize) -> (std::net::SocketAddr, tokio::sync
             }
         }
         let text = String::from_utf8_lossy(&head[..body_start]).to_ascii_lowercase();
-        let len: usize = text.lines().find_map(|l| l.strip_prefix("content-length:")).map(|v| v.trim().parse().unwrap()).unwrap_or(0);
+        let len: usize = text
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length:"))
+            .map(|v| v.trim().parse().unwrap())
+            .unwrap_or(0);
         let mut got = head.len() - body_start;
         while got < len {
             let n = s.read(&mut buf).await.unwrap();
@@ -181,7 +243,9 @@ async fn counting_server(reply_len: usize) -> (std::net::SocketAddr, tokio::sync
             got += n;
         }
         let _ = tx.send(got);
-        s.write_all(format!("HTTP/1.1 200 OK\r\ncontent-length: {reply_len}\r\n\r\n").as_bytes()).await.unwrap();
+        s.write_all(format!("HTTP/1.1 200 OK\r\ncontent-length: {reply_len}\r\n\r\n").as_bytes())
+            .await
+            .unwrap();
         let chunk = vec![7u8; 64 * 1024];
         let mut sent = 0;
         while sent < reply_len {
@@ -199,8 +263,13 @@ async fn bodies_stream_in_both_directions() {
     const DOWN: usize = 16 * 1024 * 1024;
     let (addr, got) = counting_server(DOWN).await;
     // A lazily generated 32 MiB upload: never held in memory.
-    let chunks = futures_util::stream::iter((0..UP / (1024 * 1024)).map(|_| Ok::<_, wan_animate_reqwest::http::BoxError>(bytes::Bytes::from(vec![1u8; 1024 * 1024]))));
-    let req = http::Request::post(format!("http://{addr}/up")).header("content-length", UP).body(RequestBody::from_stream(chunks, Some(UP))).unwrap();
+    let chunks = futures_util::stream::iter((0..UP / (1024 * 1024)).map(|_| {
+        Ok::<_, wan_animate_reqwest::http::BoxError>(bytes::Bytes::from(vec![1u8; 1024 * 1024]))
+    }));
+    let req = http::Request::post(format!("http://{addr}/up"))
+        .header("content-length", UP)
+        .body(RequestBody::from_stream(chunks, Some(UP)))
+        .unwrap();
     let resp = ReqwestClient::new().send(req).await.unwrap();
     assert_eq!(got.await.unwrap() as u64, UP);
     let mut body = resp.into_body();
@@ -210,5 +279,8 @@ async fn bodies_stream_in_both_directions() {
         chunks += 1;
     }
     assert_eq!(total, DOWN);
-    assert!(chunks > 1, "the response arrived in {chunks} chunk(s): it was not streamed");
+    assert!(
+        chunks > 1,
+        "the response arrived in {chunks} chunk(s): it was not streamed"
+    );
 }

@@ -18,7 +18,11 @@ fn client(server_uri: &str) -> wan_animate_reqwest::Client {
     let config = ClientConfig::new(KEY)
         .with_base_url(format!("{server_uri}/api/v1"))
         .unwrap()
-        .with_retry(RetryPolicy::default().without_jitter().with_initial_backoff(Duration::from_millis(10)));
+        .with_retry(
+            RetryPolicy::default()
+                .without_jitter()
+                .with_initial_backoff(Duration::from_millis(10)),
+        );
     wan_animate_reqwest::client(config).unwrap()
 }
 
@@ -30,7 +34,13 @@ fn policy_body(host: &str, max_mb: u64) -> String {
 
 /// The form fields of a multipart body, in order: (name, value or file length).
 fn form_fields(req: &Request) -> Vec<(String, String)> {
-    let ct = req.headers.get("content-type").unwrap().to_str().unwrap().to_owned();
+    let ct = req
+        .headers
+        .get("content-type")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
     let boundary = ct.split("boundary=").nth(1).unwrap().to_owned();
     let body = &req.body;
     let sep = format!("--{boundary}");
@@ -41,7 +51,14 @@ fn form_fields(req: &Request) -> Vec<(String, String)> {
             break;
         }
         let (head, value) = part.split_once("\r\n\r\n").unwrap();
-        let name = head.split("name=\"").nth(1).unwrap().split('"').next().unwrap().to_owned();
+        let name = head
+            .split("name=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap()
+            .to_owned();
         let value = value.strip_suffix("\r\n").unwrap_or(value);
         out.push((name, value.to_owned()));
     }
@@ -59,27 +76,74 @@ impl Respond for Sequence {
 #[tokio::test]
 async fn uploads_echo_every_policy_field_in_order_with_the_file_last_and_no_authorization() {
     let server = MockServer::start().await;
-    Mock::given(method("GET")).and(path("/api/v1/uploads")).and(query_param("action", "getPolicy")).and(query_param("model", "wan2.2-animate-mix"))
+    Mock::given(method("GET"))
+        .and(path("/api/v1/uploads"))
+        .and(query_param("action", "getPolicy"))
+        .and(query_param("model", "wan2.2-animate-mix"))
         .respond_with(ResponseTemplate::new(200).set_body_string(policy_body(&server.uri(), 100)))
         .expect(1) // two uploads, one policy: it is cached
-        .mount(&server).await;
-    Mock::given(method("POST")).and(path("/oss")).respond_with(ResponseTemplate::new(200)).expect(2).mount(&server).await;
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/oss"))
+        .respond_with(ResponseTemplate::new(200))
+        .expect(2)
+        .mount(&server)
+        .await;
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("舞蹈 clip.mp4");
     std::fs::write(&file, vec![42u8; 300_000]).unwrap();
     let c = client(&server.uri());
-    let a = c.upload_file(&Model::AnimateMix, &file, None).await.unwrap();
-    let b = c.upload_file(&Model::AnimateMix, &file, None).await.unwrap();
-    assert_ne!(a.oss_url, b.oss_url, "the same file twice gets two keys (overwrite is forbidden)");
-    assert!(a.oss_url.starts_with("oss://dashscope-instant/abc/2026-11-24/u1/"));
+    let a = c
+        .upload_file(&Model::AnimateMix, &file, None)
+        .await
+        .unwrap();
+    let b = c
+        .upload_file(&Model::AnimateMix, &file, None)
+        .await
+        .unwrap();
+    assert_ne!(
+        a.oss_url, b.oss_url,
+        "the same file twice gets two keys (overwrite is forbidden)"
+    );
+    assert!(
+        a.oss_url
+            .starts_with("oss://dashscope-instant/abc/2026-11-24/u1/")
+    );
     assert!(a.oss_url.is_ascii(), "{}", a.oss_url);
-    assert!(a.oss_url.ends_with("-_____clip.mp4") || a.oss_url.ends_with("clip.mp4"), "{}", a.oss_url);
-    let posts: Vec<Request> = server.received_requests().await.unwrap().into_iter().filter(|r| r.url.path() == "/oss").collect();
+    assert!(
+        a.oss_url.ends_with("-_____clip.mp4") || a.oss_url.ends_with("clip.mp4"),
+        "{}",
+        a.oss_url
+    );
+    let posts: Vec<Request> = server
+        .received_requests()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.url.path() == "/oss")
+        .collect();
     for post in &posts {
-        assert!(post.headers.get("authorization").is_none(), "the key must never reach the storage host");
+        assert!(
+            post.headers.get("authorization").is_none(),
+            "the key must never reach the storage host"
+        );
         let fields = form_fields(post);
         let names: Vec<&str> = fields.iter().map(|(n, _)| n.as_str()).collect();
-        assert_eq!(names, ["OSSAccessKeyId", "policy", "Signature", "key", "x-oss-object-acl", "x-oss-forbid-overwrite", "success_action_status", "x-oss-content-type", "file"]);
+        assert_eq!(
+            names,
+            [
+                "OSSAccessKeyId",
+                "policy",
+                "Signature",
+                "key",
+                "x-oss-object-acl",
+                "x-oss-forbid-overwrite",
+                "success_action_status",
+                "x-oss-content-type",
+                "file"
+            ]
+        );
         let value = |n: &str| fields.iter().find(|(k, _)| k == n).unwrap().1.clone();
         assert_eq!(value("OSSAccessKeyId"), "LTAI-test");
         assert_eq!(value("policy"), "cG9saWN5");
@@ -89,42 +153,80 @@ async fn uploads_echo_every_policy_field_in_order_with_the_file_last_and_no_auth
         assert_eq!(value("success_action_status"), "200");
         assert!(value("key").starts_with("dashscope-instant/abc/2026-11-24/u1/"));
         assert_eq!(value("file").len(), 300_000);
-        assert_eq!(post.headers.get("content-length").unwrap().to_str().unwrap().parse::<usize>().unwrap(), post.body.len());
+        assert_eq!(
+            post.headers
+                .get("content-length")
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .parse::<usize>()
+                .unwrap(),
+            post.body.len()
+        );
     }
 }
 
 #[tokio::test]
 async fn an_expired_policy_is_fetched_again_once() {
     let server = MockServer::start().await;
-    Mock::given(method("GET")).and(path("/api/v1/uploads"))
+    Mock::given(method("GET"))
+        .and(path("/api/v1/uploads"))
         .respond_with(ResponseTemplate::new(200).set_body_string(policy_body(&server.uri(), 100)))
-        .expect(2).mount(&server).await;
-    let expired = ResponseTemplate::new(403).set_body_string(include_str!("../../wan-animate-types/tests/fixtures/constructed/upload_oss_error_policy_expired.xml"));
-    Mock::given(method("POST")).and(path("/oss"))
-        .respond_with(Sequence(vec![expired, ResponseTemplate::new(200)], AtomicUsize::new(0)))
-        .expect(2).mount(&server).await;
+        .expect(2)
+        .mount(&server)
+        .await;
+    let expired = ResponseTemplate::new(403).set_body_string(include_str!(
+        "../../wan-animate-types/tests/fixtures/constructed/upload_oss_error_policy_expired.xml"
+    ));
+    Mock::given(method("POST"))
+        .and(path("/oss"))
+        .respond_with(Sequence(
+            vec![expired, ResponseTemplate::new(200)],
+            AtomicUsize::new(0),
+        ))
+        .expect(2)
+        .mount(&server)
+        .await;
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("p.jpg");
     std::fs::write(&file, b"jpeg").unwrap();
-    client(&server.uri()).upload_file(&Model::AnimateMove, &file, None).await.unwrap();
+    client(&server.uri())
+        .upload_file(&Model::AnimateMove, &file, None)
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
 async fn a_file_over_the_policy_limit_is_refused_before_sending() {
     let server = MockServer::start().await;
-    Mock::given(method("GET")).and(path("/api/v1/uploads")).respond_with(ResponseTemplate::new(200).set_body_string(policy_body(&server.uri(), 1))).mount(&server).await;
-    Mock::given(method("POST")).and(path("/oss")).respond_with(ResponseTemplate::new(200)).expect(0).mount(&server).await;
+    Mock::given(method("GET"))
+        .and(path("/api/v1/uploads"))
+        .respond_with(ResponseTemplate::new(200).set_body_string(policy_body(&server.uri(), 1)))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/oss"))
+        .respond_with(ResponseTemplate::new(200))
+        .expect(0)
+        .mount(&server)
+        .await;
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("big.mp4");
     std::fs::write(&file, vec![0u8; 1024 * 1024 + 1]).unwrap();
-    let e = client(&server.uri()).upload_file(&Model::AnimateMix, &file, None).await.unwrap_err();
+    let e = client(&server.uri())
+        .upload_file(&Model::AnimateMix, &file, None)
+        .await
+        .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidInput);
     assert!(e.to_string().contains("at most 1 MB"), "{e}");
 }
 
 /// A storage server that misbehaves on purpose. `mode`: "drop-once" closes the first answer
 /// halfway and serves `Range` afterwards; "short" always announces more than it sends.
-async fn storage(content: Arc<Vec<u8>>, mode: &'static str) -> (String, Arc<std::sync::Mutex<Vec<String>>>) {
+async fn storage(
+    content: Arc<Vec<u8>>,
+    mode: &'static str,
+) -> (String, Arc<std::sync::Mutex<Vec<String>>>) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -148,12 +250,20 @@ async fn storage(content: Arc<Vec<u8>>, mode: &'static str) -> (String, Arc<std:
             seen2.lock().unwrap().push(text.clone());
             let range_start: Option<usize> = text
                 .lines()
-                .find_map(|l| l.to_ascii_lowercase().strip_prefix("range: bytes=").map(|r| r.trim_end_matches('-').trim().to_owned()))
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("range: bytes=")
+                        .map(|r| r.trim_end_matches('-').trim().to_owned())
+                })
                 .and_then(|v| v.trim_end_matches('-').parse().ok());
             let total = content.len();
             match (mode, range_start) {
                 ("drop-once", None) if n == 1 => {
-                    s.write_all(format!("HTTP/1.1 200 OK\r\ncontent-length: {total}\r\n\r\n").as_bytes()).await.unwrap();
+                    s.write_all(
+                        format!("HTTP/1.1 200 OK\r\ncontent-length: {total}\r\n\r\n").as_bytes(),
+                    )
+                    .await
+                    .unwrap();
                     s.write_all(&content[..total / 2]).await.unwrap();
                     // close mid-body
                 }
@@ -162,11 +272,20 @@ async fn storage(content: Arc<Vec<u8>>, mode: &'static str) -> (String, Arc<std:
                     s.write_all(&content[start..]).await.unwrap();
                 }
                 ("short", _) => {
-                    s.write_all(format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n", total + 100).as_bytes()).await.unwrap();
+                    s.write_all(
+                        format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n", total + 100)
+                            .as_bytes(),
+                    )
+                    .await
+                    .unwrap();
                     s.write_all(&content).await.unwrap();
                 }
                 _ => {
-                    s.write_all(format!("HTTP/1.1 200 OK\r\ncontent-length: {total}\r\n\r\n").as_bytes()).await.unwrap();
+                    s.write_all(
+                        format!("HTTP/1.1 200 OK\r\ncontent-length: {total}\r\n\r\n").as_bytes(),
+                    )
+                    .await
+                    .unwrap();
                     s.write_all(&content).await.unwrap();
                 }
             }
@@ -187,14 +306,33 @@ async fn a_dropped_download_resumes_with_range_and_the_bytes_are_identical() {
     let dir = tempfile::tempdir().unwrap();
     let dest = dir.path().join("out.mp4");
     let c = client("https://api.example");
-    let done = c.download(&format!("{origin}/results/t.mp4?Expires=1"), &dest, DownloadOptions::new()).await.unwrap();
+    let done = c
+        .download(
+            &format!("{origin}/results/t.mp4?Expires=1"),
+            &dest,
+            DownloadOptions::new(),
+        )
+        .await
+        .unwrap();
     assert_eq!(done.bytes, data.len() as u64);
     assert_eq!(std::fs::read(&dest).unwrap(), *data);
     let requests = seen.lock().unwrap().clone();
     assert_eq!(requests.len(), 2);
-    assert!(requests[1].to_ascii_lowercase().contains("range: bytes="), "{}", requests[1]);
-    assert!(requests.iter().all(|r| !r.to_ascii_lowercase().contains("authorization")));
-    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "no temporary file left");
+    assert!(
+        requests[1].to_ascii_lowercase().contains("range: bytes="),
+        "{}",
+        requests[1]
+    );
+    assert!(
+        requests
+            .iter()
+            .all(|r| !r.to_ascii_lowercase().contains("authorization"))
+    );
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        1,
+        "no temporary file left"
+    );
 }
 
 #[tokio::test]
@@ -202,9 +340,16 @@ async fn a_wrong_length_is_an_error_and_leaves_no_file_behind() {
     let (origin, _) = storage(content(), "short").await;
     let dir = tempfile::tempdir().unwrap();
     let dest = dir.path().join("out.mp4");
-    let e = client("https://api.example").download(&format!("{origin}/r.mp4"), &dest, DownloadOptions::new()).await.unwrap_err();
+    let e = client("https://api.example")
+        .download(&format!("{origin}/r.mp4"), &dest, DownloadOptions::new())
+        .await
+        .unwrap_err();
     assert!(e.is_transient() || e.kind() == ErrorKind::Decode, "{e}");
-    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "neither the target nor a temporary file exists");
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "neither the target nor a temporary file exists"
+    );
 }
 
 #[tokio::test]
@@ -214,19 +359,40 @@ async fn an_existing_target_is_not_overwritten_unless_asked() {
     let dest = dir.path().join("out.mp4");
     std::fs::write(&dest, b"old").unwrap();
     let c = client("https://api.example");
-    let e = c.download(&format!("{origin}/r.mp4"), &dest, DownloadOptions::new()).await.unwrap_err();
+    let e = c
+        .download(&format!("{origin}/r.mp4"), &dest, DownloadOptions::new())
+        .await
+        .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidInput);
     assert_eq!(std::fs::read(&dest).unwrap(), b"old");
-    c.download(&format!("{origin}/r.mp4"), &dest, DownloadOptions::new().with_overwrite(true)).await.unwrap();
+    c.download(
+        &format!("{origin}/r.mp4"),
+        &dest,
+        DownloadOptions::new().with_overwrite(true),
+    )
+    .await
+    .unwrap();
     assert_eq!(std::fs::read(&dest).unwrap(), b"new");
 }
 
 #[tokio::test]
 async fn an_expired_result_link_explains_the_24_hour_lifetime() {
     let server = MockServer::start().await;
-    Mock::given(method("GET")).respond_with(ResponseTemplate::new(403).set_body_string("<Error><Code>AccessDenied</Code><Message>Request has expired.</Message></Error>")).mount(&server).await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(403).set_body_string(
+            "<Error><Code>AccessDenied</Code><Message>Request has expired.</Message></Error>",
+        ))
+        .mount(&server)
+        .await;
     let dir = tempfile::tempdir().unwrap();
-    let e = client("https://api.example").download(&format!("{}/r.mp4", server.uri()), &dir.path().join("o.mp4"), DownloadOptions::new()).await.unwrap_err();
+    let e = client("https://api.example")
+        .download(
+            &format!("{}/r.mp4", server.uri()),
+            &dir.path().join("o.mp4"),
+            DownloadOptions::new(),
+        )
+        .await
+        .unwrap_err();
     assert_eq!(e.code(), Some("AccessDenied"));
     assert!(e.hint().unwrap().contains("24 h"), "{:?}", e.hint());
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);

@@ -146,6 +146,55 @@ impl FaultPlan {
         }
     }
 
+    /// Sets the seed.
+    pub fn with_seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// Sets the probability of injected 429s.
+    pub fn with_429(mut self, p: f64) -> Self {
+        self.rate_429 = p;
+        self
+    }
+
+    /// Sets the probability of injected 500s.
+    pub fn with_500(mut self, p: f64) -> Self {
+        self.rate_500 = p;
+        self
+    }
+
+    /// Sets the probability of injected 503s.
+    pub fn with_503(mut self, p: f64) -> Self {
+        self.rate_503 = p;
+        self
+    }
+
+    /// Sets the probability of dropping a connection before processing.
+    pub fn with_drop_before(mut self, p: f64) -> Self {
+        self.drop_before = p;
+        self
+    }
+
+    /// Sets the probability of dropping a connection after processing.
+    pub fn with_drop_after(mut self, p: f64) -> Self {
+        self.drop_after = p;
+        self
+    }
+
+    /// Sets the probability and delay of slow answers.
+    pub fn with_slow(mut self, p: f64, delay: Duration) -> Self {
+        self.slow = p;
+        self.slow_delay = delay;
+        self
+    }
+
+    /// Sets the probability of truncated result downloads.
+    pub fn with_truncated_downloads(mut self, p: f64) -> Self {
+        self.truncate_download = p;
+        self
+    }
+
     /// Restricts faults to these routes.
     pub fn on_routes(mut self, routes: &[&str]) -> Self {
         self.routes = routes.iter().map(|r| (*r).to_owned()).collect();
