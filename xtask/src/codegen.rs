@@ -1,37 +1,37 @@
-//! Generated files: written by `cargo xtask codegen`, checked by `--check` and by a test.
+//! Generated files: `cargo xtask codegen` rewrites them, `--check` (and `cargo test`) fails
+//! when one is stale.
+//!
+//! - `docs/cli.md`, from the CLI's clap definitions, by the CLI crate's `docs` test.
 
 use std::path::Path;
+use std::process::Command;
 
 use anyhow::{Result, bail};
 
 /// Regenerates every generated file, or (with `check`) fails if one is stale.
 pub(crate) fn run(root: &Path, check: bool) -> Result<()> {
-    let _ = (root, check);
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(root).args([
+        "test",
+        "--quiet",
+        "-p",
+        "wan-animate-cli",
+        "--test",
+        "docs",
+        "--",
+        "docs_cli_md_is_fresh",
+    ]);
+    if !check {
+        cmd.env("WAN_ANIMATE_UPDATE_DOCS", "1");
+    }
+    let status = cmd.status()?;
+    if !status.success() {
+        bail!("docs/cli.md is stale; run `cargo xtask codegen` and commit the result");
+    }
+    println!(
+        "codegen: docs/cli.md {}",
+        if check { "is fresh" } else { "written" }
+    );
     Ok(())
-}
-
-/// Writes `contents` to `path` unless it is already identical. In check mode a
-/// difference is an error that says how to fix it (rust-analyzer's semantics).
-#[allow(dead_code)]
-pub(crate) fn ensure_file_contents(path: &Path, contents: &str, check: bool) -> Result<()> {
-    let current = std::fs::read_to_string(path).unwrap_or_default();
-    if normalize(&current) == normalize(contents) {
-        return Ok(());
-    }
-    if check {
-        bail!(
-            "{} is stale; run `cargo xtask codegen` and commit the result",
-            path.display()
-        );
-    }
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    std::fs::write(path, contents)?;
-    eprintln!("codegen: updated {}", path.display());
-    Ok(())
-}
-
-fn normalize(s: &str) -> String {
-    s.replace("\r\n", "\n")
 }

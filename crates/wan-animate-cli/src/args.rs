@@ -43,11 +43,23 @@ pub struct GlobalArgs {
     pub api_key: Option<String>,
 
     /// Region: cn-beijing (default) or ap-southeast-1; also `beijing`, `singapore`.
-    #[arg(long, global = true, env = "WAN_ANIMATE_REGION", value_name = "NAME")]
+    #[arg(
+        long,
+        global = true,
+        env = "WAN_ANIMATE_REGION",
+        hide_env_values = true,
+        value_name = "NAME"
+    )]
     pub region: Option<String>,
 
     /// Workspace id (sent as a header).
-    #[arg(long, global = true, env = "DASHSCOPE_WORKSPACE_ID", value_name = "ID")]
+    #[arg(
+        long,
+        global = true,
+        env = "DASHSCOPE_WORKSPACE_ID",
+        hide_env_values = true,
+        value_name = "ID"
+    )]
     pub workspace: Option<String>,
 
     /// Base URL ending in /api/v1, possibly behind a proxy prefix; overrides --region.
@@ -55,12 +67,13 @@ pub struct GlobalArgs {
         long,
         global = true,
         env = "DASHSCOPE_HTTP_BASE_URL",
+        hide_env_values = true,
         value_name = "URL"
     )]
     pub base_url: Option<String>,
 
     /// Start the built-in simulator on loopback and talk to it: no key, no network, no cost.
-    #[arg(long, global = true, env = "WAN_ANIMATE_SIM", action = clap::ArgAction::SetTrue)]
+    #[arg(long, global = true, env = "WAN_ANIMATE_SIM", hide_env_values = true, action = clap::ArgAction::SetTrue)]
     pub sim: bool,
 
     /// Print exactly one JSON document on stdout (NDJSON events with --events); nothing else.

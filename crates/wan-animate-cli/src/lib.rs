@@ -10,6 +10,8 @@
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![allow(clippy::print_stdout, clippy::print_stderr)]
+// A command fails once, at its end; the size of `Failure` costs nothing worth boxing for.
+#![allow(clippy::result_large_err)]
 
 pub mod args;
 mod commands;

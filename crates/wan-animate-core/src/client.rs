@@ -150,7 +150,7 @@ pub(crate) struct RawResponse {
 }
 
 enum SubmitAttempt {
-    Done(SubmittedTask),
+    Done(Box<SubmittedTask>),
     Retry(Error),
     Ambiguous(Error),
     Fail(Error),
@@ -295,7 +295,7 @@ impl Client {
             let result = loop {
                 attempt += 1;
                 match self.submit_once(request).await {
-                    SubmitAttempt::Done(t) => break Ok(t),
+                    SubmitAttempt::Done(t) => break Ok(*t),
                     SubmitAttempt::Fail(e) => break Err(e),
                     SubmitAttempt::Ambiguous(cause) => {
                         tracing::warn!(error = %cause, "create request failed ambiguously; reconciling with the task list");
@@ -336,7 +336,7 @@ impl Client {
                 ) {
                     Ok(resp) => match resp.output.clone() {
                         Some(out) if !out.task_id.is_empty() => {
-                            SubmitAttempt::Done(SubmittedTask {
+                            SubmitAttempt::Done(Box::new(SubmittedTask {
                                 task_id: out.task_id,
                                 request_id: resp
                                     .request_id
@@ -345,7 +345,7 @@ impl Client {
                                 status: out.task_status,
                                 adopted: false,
                                 response: resp,
-                            })
+                            }))
                         }
                         // A 200 without a task id: something may have been created.
                         _ => SubmitAttempt::Ambiguous(Error::decode(

@@ -84,6 +84,7 @@ pub(crate) fn oss_error(status: StatusCode, rid: &str, code: &str, message: &str
 }
 
 /// Checks `Authorization: Bearer <key>`; the error answer when it fails.
+#[allow(clippy::result_large_err)] // the error is the answer itself, returned at once
 fn authenticate(app: &App, headers: &HeaderMap, rid: &str) -> Result<String, Response> {
     let Some(value) = headers.get("authorization").and_then(|v| v.to_str().ok()) else {
         return Err(api_error(

@@ -161,7 +161,7 @@ impl State {
             objects: HashMap::new(),
             counters: Counters::default(),
             buckets: HashMap::new(),
-            rng: seed ^ 0x5EED_0F_FA17,
+            rng: seed ^ 0x005E_ED0F_FA17,
             id_seed: SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map(|d| d.as_nanos() as u64)
