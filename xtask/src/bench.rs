@@ -1,10 +1,54 @@
 //! Benchmarks that print figures (docs/benchmarks.md). Never timed unit tests.
 
 use std::path::Path;
+use std::process::Command;
 
 use anyhow::{Result, bail};
 
-/// Runs the named benchmark (or all of them).
-pub(crate) fn run(_root: &Path, args: &[String]) -> Result<()> {
-    bail!("no benchmark is registered yet (asked for {args:?})")
+const BENCHES: &[&str] = &["transfer"];
+
+/// Runs the named benchmark, or all of them.
+pub(crate) fn run(root: &Path, args: &[String]) -> Result<()> {
+    let names: Vec<&str> = match args.first() {
+        None => BENCHES.to_vec(),
+        Some(n) if BENCHES.contains(&n.as_str()) => vec![n.as_str()],
+        Some(n) => bail!("unknown benchmark {n:?}; known: {BENCHES:?}"),
+    };
+    for name in names {
+        match name {
+            "transfer" => transfer(root)?,
+            _ => unreachable!("listed in BENCHES"),
+        }
+    }
+    Ok(())
+}
+
+/// Upload 200 MB and download 1 GiB over loopback, each in its own process, printing the
+/// peak resident memory of each (goal: under 32 MiB).
+fn transfer(root: &Path) -> Result<()> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    for (mode, bytes) in [
+        ("upload", 200u64 * 1024 * 1024),
+        ("download", 1024u64 * 1024 * 1024),
+    ] {
+        let status = Command::new(&cargo)
+            .current_dir(root)
+            .args([
+                "run",
+                "--quiet",
+                "--release",
+                "-p",
+                "wan-animate-reqwest",
+                "--example",
+                "transfer_bench",
+                "--",
+                mode,
+                &bytes.to_string(),
+            ])
+            .status()?;
+        if !status.success() {
+            bail!("transfer benchmark ({mode}) failed");
+        }
+    }
+    Ok(())
 }

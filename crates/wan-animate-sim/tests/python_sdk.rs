@@ -2,6 +2,7 @@
 //! (pinned, installed by tests/python/setup.sh, which .ci/run calls) runs unchanged against
 //! it: create through the generic async call, fetch, wait, cancel, list, and its own upload.
 
+#![allow(clippy::print_stdout, clippy::print_stderr)] // a test that reports what the SDK printed
 use std::path::Path;
 use std::time::Duration;
 
