@@ -381,7 +381,9 @@ impl Ledger {
         let mut values: Vec<&dyn ToSql> = vec![&to_str, &now_ms];
         for (i, (column, value)) in updates.iter().enumerate() {
             assert!(
-                column.chars().all(|c| c.is_ascii_lowercase() || c == '_'),
+                column
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'),
                 "column names are code, not data"
             );
             sql.push_str(&format!(", {column} = ?{}", i + 3));

@@ -2,6 +2,7 @@
 //!
 //! - [`manifest`]: JSON Lines or CSV, one job per line, validated up front with every
 //!   problem reported by line number.
+//! - [`engine`]: the scheduler ([`run`]) and the report.
 //! - [`ledger`]: a SQLite file (WAL) holding each job's state; every transition is one
 //!   transaction written before the action it records, so a re-run resumes without paying twice.
 //!
@@ -16,5 +17,8 @@
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod engine;
 pub mod ledger;
 pub mod manifest;
+
+pub use engine::{BatchError, BatchOptions, JobReport, Report, run};

@@ -119,6 +119,8 @@ pub enum Command {
     Upload(UploadArgs),
     /// Check local media against the documented limits, without network.
     Check(CheckArgs),
+    /// Many jobs from a manifest: resumable, rate-aware, with a durable ledger and a report.
+    Batch(BatchArgs),
     /// Run the simulator as a server until interrupted; prints its base URL.
     Sim(SimArgs),
     /// Print shell completions.
@@ -272,6 +274,64 @@ pub struct CheckArgs {
     pub paths: Vec<PathBuf>,
 }
 
+/// `batch`.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct BatchArgs {
+    /// `status`: read the ledger without running anything.
+    #[command(subcommand)]
+    pub action: Option<BatchAction>,
+    /// Running a manifest.
+    #[command(flatten)]
+    pub run: BatchRunArgs,
+}
+
+/// `batch` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum BatchAction {
+    /// Show the state of every job from the ledger (no network).
+    Status(BatchStatusArgs),
+}
+
+/// `batch MANIFEST`.
+#[derive(Debug, Args)]
+pub struct BatchRunArgs {
+    /// The manifest: JSON Lines (one job per line) or CSV with a header row
+    /// (id,model,image,video,mode,watermark,check_image,output). Running it again resumes.
+    #[arg(value_name = "MANIFEST", required = true)]
+    pub manifest: Option<PathBuf>,
+    /// Where outputs and report.json/report.csv go.
+    #[arg(long, default_value = "batch-out", value_name = "DIR")]
+    pub out_dir: PathBuf,
+    /// The ledger (default: DIR/batch.sqlite).
+    #[arg(long, value_name = "FILE")]
+    pub ledger: Option<PathBuf>,
+    /// Task creations per second (documented limit: 5).
+    #[arg(long, default_value_t = 5.0, value_name = "N")]
+    pub create_rps: f64,
+    /// Task queries per second, all jobs together (documented limit: 20).
+    #[arg(long, default_value_t = 20.0, value_name = "N")]
+    pub task_rps: f64,
+    /// Submitted but unfinished tasks per model.
+    #[arg(long, default_value_t = 2, value_name = "N")]
+    pub max_in_flight: usize,
+    /// Time between queries of one task.
+    #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
+    pub poll_interval: Duration,
+    /// After an interrupted create, how long to let the task list settle before concluding
+    /// that no task was made.
+    #[arg(long, default_value = "30s", value_parser = parse_duration, value_name = "DURATION")]
+    pub reconcile_settle: Duration,
+}
+
+/// `batch status`.
+#[derive(Debug, Args)]
+pub struct BatchStatusArgs {
+    /// The ledger to read.
+    #[arg(long, default_value = "batch-out/batch.sqlite", value_name = "FILE")]
+    pub ledger: PathBuf,
+}
+
 /// `sim`.
 #[derive(Debug, Args)]
 pub struct SimArgs {
@@ -354,9 +414,16 @@ pub fn parse_status(s: &str) -> Result<TaskStatus, String> {
         })
 }
 
-/// `90s`, `15m`, `3h`, `1h30m`, or plain seconds.
+/// `90s`, `15m`, `3h`, `1h30m`, `250ms`, or plain seconds.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
+    if let Some(ms) = s.strip_suffix("ms") {
+        return ms.parse::<u64>().map(Duration::from_millis).map_err(|_| {
+            format!(
+                "invalid duration {s:?}: use a number with ms, s, m or h, e.g. 500ms, 90s, 15m, 3h"
+            )
+        });
+    }
     let bad = || format!("invalid duration {s:?}: use a number with s, m or h, e.g. 90s, 15m, 3h");
     if s.is_empty() {
         return Err(bad());
@@ -404,6 +471,7 @@ mod tests {
         assert_eq!(parse_duration("3h"), Ok(Duration::from_secs(10_800)));
         assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
         assert_eq!(parse_duration("2.5"), Ok(Duration::from_millis(2500)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
         for bad in ["", "s", "10x", "-5s", "5 m", "1h30"] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }

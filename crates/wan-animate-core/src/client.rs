@@ -378,6 +378,14 @@ impl Client {
         }
     }
 
+    /// Tells the client about task ids that are already accounted for (for example by a
+    /// batch ledger after a restart), so reconciliation never adopts them for another request.
+    pub fn remember_task_ids<'a>(&self, ids: impl IntoIterator<Item = &'a str>) {
+        if let Ok(mut known) = self.inner.known_tasks.lock() {
+            known.extend(ids.into_iter().map(str::to_owned));
+        }
+    }
+
     fn remember(&self, task_id: &str) {
         if let Ok(mut known) = self.inner.known_tasks.lock() {
             known.insert(task_id.to_owned());

@@ -92,6 +92,15 @@ impl SharedHttpClient {
     }
 }
 
+impl HttpClient for SharedHttpClient {
+    fn send(
+        &self,
+        request: HttpRequest,
+    ) -> impl Future<Output = Result<HttpResponse, TransportError>> + Send {
+        self.0.send_boxed(request)
+    }
+}
+
 /// A backend from a closure (tests, ad-hoc adapters).
 pub fn http_client_fn<F, Fut>(f: F) -> SharedHttpClient
 where

@@ -254,6 +254,8 @@ fn router(base: &str) -> Router<App> {
         .route(&format!("{base}/uploads"), get(routes::get_policy))
         .route("/oss/{bucket}", post(routes::oss_upload))
         .route("/results/{name}", get(routes::result_file))
+        // The simulator's own introspection (not part of the DashScope API).
+        .route("/__sim/counters", get(routes::counters))
         .layer(axum::extract::DefaultBodyLimit::disable())
 }
 

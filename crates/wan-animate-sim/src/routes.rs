@@ -1022,6 +1022,12 @@ pub(crate) async fn oss_upload(
     r
 }
 
+/// `GET /__sim/counters`: the counters as JSON, for tests that drive a simulator process.
+pub(crate) async fn counters(AxState(app): AxState<App>) -> Response {
+    let c = app.lock().counters.clone();
+    axum::Json(c).into_response()
+}
+
 /// `GET /results/{task}.mp4?Expires=&Signature=`, with `Range`.
 pub(crate) async fn result_file(
     AxState(app): AxState<App>,

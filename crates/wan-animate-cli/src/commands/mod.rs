@@ -1,5 +1,6 @@
 //! One module per subcommand. Each parses nothing (clap did), calls core, prints.
 
+mod batch;
 mod check;
 mod completions;
 mod download;
@@ -25,6 +26,7 @@ pub(crate) async fn dispatch(cli: Cli, printer: &Printer) -> Result<(), Failure>
             Ok(())
         }
         Command::Sim(args) => sim::run(args, printer).await,
+        Command::Batch(args) if args.action.is_some() => batch::status(args, printer),
         // Commands that talk to the service (or the in-process simulator).
         command => {
             let ctx = Context::new(&global, printer.clone()).await?;
@@ -38,6 +40,7 @@ pub(crate) async fn dispatch(cli: Cli, printer: &Printer) -> Result<(), Failure>
                 Command::List(args) => list::run(&ctx, args).await,
                 Command::Download(args) => download::run(&ctx, args).await,
                 Command::Upload(args) => upload::run(&ctx, args).await,
+                Command::Batch(args) => batch::run(&ctx, args).await,
                 Command::Check(_) | Command::Completions(_) | Command::Sim(_) => {
                     unreachable!("handled above")
                 }

@@ -1,0 +1,133 @@
+//! `batch MANIFEST` and `batch status`: the batch engine of `wan-animate-batch`, with a live
+//! summary on stderr and the report on stdout.
+
+use std::io::IsTerminal;
+
+use serde_json::json;
+use wan_animate_batch::engine::{self, BatchError, BatchOptions};
+use wan_animate_batch::ledger::{Ledger, Summary};
+
+use crate::args::{BatchAction, BatchArgs};
+use crate::context::Context;
+use crate::exit::Exit;
+use crate::failure::Failure;
+use crate::output::Printer;
+
+fn summary_line(s: &Summary) -> String {
+    format!(
+        "{} jobs: {} done, {} running, {} pending, {} failed, {} need attention; {:.1} s billed",
+        s.total, s.done, s.running, s.pending, s.failed, s.needs_attention, s.billed_seconds
+    )
+}
+
+pub(crate) async fn run(ctx: &Context, args: BatchArgs) -> Result<(), Failure> {
+    let r = args.run;
+    let manifest = r
+        .manifest
+        .ok_or_else(|| Failure::new(Exit::Usage, "usage", "a MANIFEST is required"))?;
+    let mut opts = BatchOptions::new(&r.out_dir);
+    opts.ledger = r.ledger;
+    opts.create_per_sec = r.create_rps;
+    opts.task_api_per_sec = r.task_rps;
+    opts.max_in_flight_per_model = r.max_in_flight;
+    opts.poll_interval = r.poll_interval;
+    opts.reconcile_settle = r.reconcile_settle;
+    let live = !ctx.printer.json && ctx.printer.quiet == 0;
+    let tty = std::io::stderr().is_terminal();
+    ctx.printer.note(&format!(
+        "batch: ledger {} (run the same command again to resume)",
+        opts.ledger_path().display()
+    ));
+    let result = engine::run(ctx.client.clone(), &manifest, opts, move |s| {
+        if live {
+            if tty {
+                eprint!("\r\x1b[2K{}", summary_line(s));
+            } else {
+                eprintln!("{}", summary_line(s));
+            }
+        }
+    })
+    .await;
+    if live && tty {
+        eprintln!();
+    }
+    let report = match result {
+        Ok(r) => r,
+        Err(BatchError::Manifest(e)) => {
+            return Err(Failure::invalid_input(e.to_string().trim_end().to_owned()));
+        }
+        Err(BatchError::Fatal(e)) => return Err(Failure::from(e)),
+        Err(e) => return Err(Failure::new(Exit::Failure, "batch", e.to_string())),
+    };
+    print_report(&ctx.printer, &report);
+    finish(&report)
+}
+
+pub(crate) fn status(args: BatchArgs, printer: &Printer) -> Result<(), Failure> {
+    let Some(BatchAction::Status(s)) = args.action else {
+        return Ok(());
+    };
+    if !s.ledger.exists() {
+        return Err(
+            Failure::invalid_input(format!("no ledger at {}", s.ledger.display()))
+                .with_hint("pass --ledger FILE (default batch-out/batch.sqlite)"),
+        );
+    }
+    let ledger = Ledger::open(&s.ledger)
+        .map_err(|e| Failure::new(Exit::Failure, "ledger", e.to_string()))?;
+    let report = engine::report(&ledger)
+        .map_err(|e| Failure::new(Exit::Failure, "ledger", e.to_string()))?;
+    print_report(printer, &report);
+    Ok(())
+}
+
+fn print_report(printer: &Printer, report: &engine::Report) {
+    if printer.json {
+        printer.json_document(&serde_json::to_value(report).unwrap_or_else(|_| json!({})));
+        return;
+    }
+    for j in &report.jobs {
+        let detail = match (&j.output_path, &j.error_code, &j.error_message) {
+            (Some(p), _, _) => p.clone(),
+            (_, Some(c), m) => format!("{c}: {}", m.as_deref().unwrap_or("")),
+            (_, None, Some(m)) => m.clone(),
+            _ => String::new(),
+        };
+        printer.result(&format!(
+            "{:<20} {:<16} {:<38} {}",
+            j.job_id,
+            j.outcome,
+            j.task_id.as_deref().unwrap_or("-"),
+            detail
+        ));
+    }
+    printer.note(&summary_line(&report.summary));
+    let mut modes: Vec<_> = report.billed_seconds_by_mode.iter().collect();
+    modes.sort_by(|a, b| a.0.cmp(b.0));
+    for (mode, secs) in modes {
+        printer.note(&format!("billed {mode}: {secs:.1} s"));
+    }
+}
+
+fn finish(report: &engine::Report) -> Result<(), Failure> {
+    let s = &report.summary;
+    let unfinished = s.total - s.done - s.failed - s.needs_attention;
+    if unfinished > 0 {
+        return Err(Failure::new(
+            Exit::Failure,
+            "batch",
+            format!("{unfinished} job(s) did not finish; run the same command again to resume"),
+        ));
+    }
+    if s.failed == 0 && s.needs_attention == 0 {
+        return Ok(());
+    }
+    Err(Failure::new(
+        Exit::Failure,
+        "batch",
+        format!(
+            "{} job(s) failed and {} need attention (see report.json)",
+            s.failed, s.needs_attention
+        ),
+    ))
+}

@@ -1,0 +1,308 @@
+//! Batch end-to-end: manifest errors stop everything before any spend; a batch finishes every
+//! job with shared uploads reused; and a crash test kills the batch process with SIGKILL at
+//! random moments against a simulator process with fault injection, re-running it until it
+//! finishes: every job gets exactly one created task and a complete output.
+#![allow(clippy::print_stdout)] // the crash test reports its figures
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn sample(name: &str) -> String {
+    root()
+        .join("tests/samples")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+fn bin() -> PathBuf {
+    assert_cmd::cargo::cargo_bin("wan-animate")
+}
+
+fn manifest(dir: &Path, jobs: usize) -> PathBuf {
+    let mut lines = String::new();
+    for i in 0..jobs {
+        let model = if i % 2 == 0 { "mix" } else { "move" };
+        lines.push_str(&format!(
+            "{{\"id\":\"job-{i:03}\",\"model\":\"{model}\",\"image\":\"{}\",\"video\":\"{}\",\"mode\":\"std\"}}\n",
+            sample("person.jpg"),
+            sample("dance.mp4")
+        ));
+    }
+    let path = dir.join("jobs.jsonl");
+    std::fs::write(&path, lines).unwrap();
+    path
+}
+
+/// A `wan-animate sim` server process (it must outlive the batch processes we kill).
+struct SimProcess {
+    child: Child,
+    base_url: String,
+}
+
+impl SimProcess {
+    fn start(extra: &[&str]) -> Self {
+        let mut child = Command::new(bin())
+            .args(["sim", "--listen", "127.0.0.1:0"])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+            &mut line,
+        )
+        .unwrap();
+        Self {
+            child,
+            base_url: line.trim().to_owned(),
+        }
+    }
+
+    fn counters(&self) -> Value {
+        let origin = self.base_url.trim_end_matches("/api/v1");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let addr = origin.trim_start_matches("http://").to_owned();
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+            s.write_all(
+                format!(
+                    "GET /__sim/counters HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+                )
+                .as_bytes(),
+            )
+            .await
+            .unwrap();
+            let mut buf = Vec::new();
+            s.read_to_end(&mut buf).await.unwrap();
+            let text = String::from_utf8_lossy(&buf).to_string();
+            let body = text.split_once("\r\n\r\n").unwrap().1.to_owned();
+            serde_json::from_str(&body).unwrap()
+        })
+    }
+}
+
+impl Drop for SimProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn batch_cmd(sim: &SimProcess, dir: &Path, manifest: &Path) -> Command {
+    let mut cmd = Command::new(bin());
+    cmd.current_dir(dir)
+        .env("DASHSCOPE_HTTP_BASE_URL", &sim.base_url)
+        .env("DASHSCOPE_API_KEY", wan_animate_sim::DEFAULT_API_KEY)
+        .env("WAN_ANIMATE_JOURNAL", "off")
+        .env("HOME", dir)
+        .args(["--retries", "6", "batch"])
+        .arg(manifest)
+        .args([
+            "--out-dir",
+            "out",
+            "--poll-interval",
+            "100ms",
+            "--reconcile-settle",
+            "300ms",
+            "--create-rps",
+            "50",
+            "--task-rps",
+            "200",
+        ]);
+    cmd
+}
+
+#[test]
+fn manifest_errors_are_reported_by_line_and_nothing_is_submitted() {
+    let sim = SimProcess::start(&["--time-scale", "600"]);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.jsonl");
+    std::fs::write(
+        &path,
+        format!(
+            "{{\"id\":\"a\",\"model\":\"mix\",\"image\":\"{}\",\"video\":\"{}\"}}\n{{\"id\":\"b\",\"model\":\"swap\",\"image\":\"x.jpg\",\"video\":\"{}\"}}\n",
+            sample("person.jpg"),
+            sample("dance.mp4"),
+            sample("dance.mp4")
+        ),
+    )
+    .unwrap();
+    let out = batch_cmd(&sim, dir.path(), &path).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(8), "{stderr}");
+    assert!(
+        stderr.contains("line 2")
+            && stderr.contains("\"swap\"")
+            && stderr.contains("x.jpg does not exist"),
+        "{stderr}"
+    );
+    let c = sim.counters();
+    assert_eq!(c["uploads_stored"], 0);
+    assert!(c["tasks_created"].as_object().unwrap().is_empty());
+}
+
+#[test]
+fn a_batch_finishes_every_job_reuses_uploads_and_reports() {
+    let sim = SimProcess::start(&["--time-scale", "600", "--no-rate-limits"]);
+    let dir = tempfile::tempdir().unwrap();
+    let m = manifest(dir.path(), 6);
+    let out = batch_cmd(&sim, dir.path(), &m)
+        .arg("--json")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["summary"]["done"], 6);
+    assert_eq!(report["billed_seconds_by_mode"]["wan-std"], 18.0);
+    let expected = std::fs::read(sample("dance.mp4")).unwrap();
+    for j in report["jobs"].as_array().unwrap() {
+        assert_eq!(j["outcome"], "downloaded");
+        assert_eq!(
+            std::fs::read(j["output_path"].as_str().unwrap()).unwrap(),
+            expected
+        );
+    }
+    let c = sim.counters();
+    assert_eq!(
+        c["uploads_stored"], 4,
+        "two files x two models, shared by every job: {c}"
+    );
+    let created: u64 = c["tasks_created"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    assert_eq!(created, 6);
+    assert!(dir.path().join("out/report.csv").exists());
+    let status = Command::new(bin())
+        .current_dir(dir.path())
+        .args(["--json", "batch", "status", "--ledger", "out/batch.sqlite"])
+        .output()
+        .unwrap();
+    let status: Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(status["summary"]["done"], 6);
+}
+
+#[cfg(unix)]
+#[test]
+fn batches_killed_at_random_moments_finish_with_exactly_one_task_per_job() {
+    const JOBS: usize = 24;
+    const KILLS: usize = 10;
+    // Faults on every route (429, 5xx, dropped connections before and after processing, slow
+    // answers, truncated downloads), reproducible from the seed.
+    let sim = SimProcess::start(&["--time-scale", "100", "--seed", "7", "--fault-rate", "0.15"]);
+    let dir = tempfile::tempdir().unwrap();
+    let m = manifest(dir.path(), JOBS);
+    let mut rng: u64 = 0x1234_5678;
+    let mut next = || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    let mut kills = 0;
+    let mut unkilled_failures = 0;
+    let started = Instant::now();
+    let mut finished = false;
+    let log = dir.path().join("stderr.log");
+    while !finished {
+        assert!(
+            started.elapsed() < Duration::from_secs(240),
+            "the batch did not finish in 4 minutes"
+        );
+        let err = std::fs::File::create(&log).unwrap();
+        let mut child = batch_cmd(&sim, dir.path(), &m)
+            .stdout(Stdio::null())
+            .stderr(err)
+            .spawn()
+            .unwrap();
+        if kills < KILLS {
+            std::thread::sleep(Duration::from_millis(100 + next() % 500));
+            if child.try_wait().unwrap().is_none() {
+                // SIGKILL: no cleanup, no flush; the ledger must carry us through.
+                child.kill().unwrap();
+                kills += 1;
+            }
+            let status = child.wait().unwrap();
+            finished = status.success();
+            if status.code().is_some() && !finished {
+                unkilled_failures += 1;
+                assert!(
+                    unkilled_failures < 5,
+                    "the batch keeps failing: {}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                );
+            }
+        } else {
+            let status = child.wait().unwrap();
+            finished = status.success();
+            if !finished {
+                unkilled_failures += 1;
+                assert!(
+                    unkilled_failures < 5,
+                    "the batch keeps failing: {}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                );
+            }
+        }
+    }
+    assert!(
+        kills >= KILLS,
+        "only {kills} kills happened before the batch finished"
+    );
+    let c = sim.counters();
+    let created: Vec<u64> = c["tasks_created"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        created.iter().sum::<u64>(),
+        JOBS as u64,
+        "exactly one created task per job: {c}"
+    );
+    let report: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("out/report.json")).unwrap())
+            .unwrap();
+    let expected = std::fs::read(sample("dance.mp4")).unwrap();
+    let jobs = report["jobs"].as_array().unwrap();
+    assert_eq!(jobs.len(), JOBS);
+    let mut task_ids = std::collections::HashSet::new();
+    for j in jobs {
+        assert_eq!(j["outcome"], "downloaded", "{j}");
+        assert!(
+            task_ids.insert(j["task_id"].as_str().unwrap().to_owned()),
+            "a task adopted by two jobs: {j}"
+        );
+        assert_eq!(
+            std::fs::read(j["output_path"].as_str().unwrap()).unwrap(),
+            expected,
+            "complete and playable: {j}"
+        );
+    }
+    println!(
+        "crash test: {kills} SIGKILLs, {} s, faults injected: {}",
+        started.elapsed().as_secs(),
+        c["faults"]
+    );
+}
