@@ -5,7 +5,7 @@ use std::process::Command;
 
 use anyhow::{Result, bail};
 
-const BENCHES: &[&str] = &["transfer"];
+const BENCHES: &[&str] = &["transfer", "batch"];
 
 /// Runs the named benchmark, or all of them.
 pub(crate) fn run(root: &Path, args: &[String]) -> Result<()> {
@@ -17,6 +17,7 @@ pub(crate) fn run(root: &Path, args: &[String]) -> Result<()> {
     for name in names {
         match name {
             "transfer" => transfer(root)?,
+            "batch" => batch(root)?,
             _ => unreachable!("listed in BENCHES"),
         }
     }
@@ -49,6 +50,20 @@ fn transfer(root: &Path) -> Result<()> {
         if !status.success() {
             bail!("transfer benchmark ({mode}) failed");
         }
+    }
+    Ok(())
+}
+
+/// 500 jobs against the simulator with the documented limits compressed 1000x in time,
+/// printing the wall time against the floor those limits impose (goal: within 10%).
+fn batch(root: &Path) -> Result<()> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(&cargo)
+        .current_dir(root)
+        .args(["run", "--quiet", "--release", "-p", "wan-animate-batch", "--example", "batch_bench", "--", "500", "1000"])
+        .status()?;
+    if !status.success() {
+        bail!("batch benchmark failed");
     }
     Ok(())
 }
