@@ -60,7 +60,18 @@ fn batch(root: &Path) -> Result<()> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = Command::new(&cargo)
         .current_dir(root)
-        .args(["run", "--quiet", "--release", "-p", "wan-animate-batch", "--example", "batch_bench", "--", "500", "1000"])
+        .args([
+            "run",
+            "--quiet",
+            "--release",
+            "-p",
+            "wan-animate-batch",
+            "--example",
+            "batch_bench",
+            "--",
+            "500",
+            "1000",
+        ])
         .status()?;
     if !status.success() {
         bail!("batch benchmark failed");

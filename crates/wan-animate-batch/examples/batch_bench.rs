@@ -12,8 +12,14 @@ use wan_animate_sim::{RateLimits, Sim, TaskDurations};
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let jobs: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(500);
-    let scale: f64 = std::env::args().nth(2).and_then(|a| a.parse().ok()).unwrap_or(1000.0);
+    let jobs: usize = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(500);
+    let scale: f64 = std::env::args()
+        .nth(2)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(1000.0);
     let durations = TaskDurations::default();
     let sim = Sim::builder()
         .time_scale(scale)
@@ -33,7 +39,10 @@ async fn main() {
         .collect();
     std::fs::write(&manifest, lines).unwrap();
 
-    let config = ClientConfig::new(sim.api_key()).with_base_url(sim.base_url()).unwrap().with_retry(RetryPolicy::default());
+    let config = ClientConfig::new(sim.api_key())
+        .with_base_url(sim.base_url())
+        .unwrap()
+        .with_retry(RetryPolicy::default());
     let client = wan_animate_reqwest::client(config).unwrap();
     let mut opts = BatchOptions::new(dir.path().join("out"));
     opts.create_per_sec = 5.0 * scale;
@@ -48,13 +57,18 @@ async fn main() {
     // The floor: each model runs one task at a time (first after the queue delay), and
     // creations are limited to 5/s; both in real seconds at this time scale.
     let output_secs = 3.0;
-    let run_secs = (durations.run_per_output_second_std.as_secs_f64() * output_secs).max(durations.min_run.as_secs_f64()) / scale;
+    let run_secs = (durations.run_per_output_second_std.as_secs_f64() * output_secs)
+        .max(durations.min_run.as_secs_f64())
+        / scale;
     let per_model = jobs.div_ceil(2) as f64;
     let processing_floor = durations.queue.as_secs_f64() / scale + per_model * run_secs;
     let creation_floor = jobs as f64 / (5.0 * scale);
     let floor = processing_floor.max(creation_floor);
     let c = sim.counters();
-    let task_api: u64 = ["get", "list", "cancel"].iter().map(|r| c.requests.get(*r).copied().unwrap_or(0)).sum();
+    let task_api: u64 = ["get", "list", "cancel"]
+        .iter()
+        .map(|r| c.requests.get(*r).copied().unwrap_or(0))
+        .sum();
     println!(
         "batch    jobs={jobs} time_scale={scale} wall_s={wall:.2} floor_s={floor:.2} over_floor={:.1}% done={} failed={} rate_limited_429={} task_api_requests_per_job={:.2} uploads={}",
         (wall / floor - 1.0) * 100.0,

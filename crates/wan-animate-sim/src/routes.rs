@@ -134,20 +134,31 @@ fn rate_limited(app: &App, key: &str, class: &'static str, rid: &str) -> Option<
     })
 }
 
+/// Every API route's gate: a request id, the caller's key, and its rate limit.
+#[allow(clippy::result_large_err)] // the error is the answer itself, returned at once
+fn admit(
+    app: &App,
+    headers: &HeaderMap,
+    class: &'static str,
+) -> Result<(String, String), Response> {
+    let rid = request_id(app);
+    let key = authenticate(app, headers, &rid)?;
+    match rate_limited(app, &key, class, &rid) {
+        Some(r) => Err(r),
+        None => Ok((rid, key)),
+    }
+}
+
 /// `POST {base}/services/aigc/image2video/video-synthesis`.
 pub(crate) async fn create_task(
     AxState(app): AxState<App>,
     headers: HeaderMap,
     body: bytes::Bytes,
 ) -> Response {
-    let rid = request_id(&app);
-    let key = match authenticate(&app, &headers, &rid) {
-        Ok(k) => k,
+    let (rid, key) = match admit(&app, &headers, "create") {
+        Ok(ok) => ok,
         Err(r) => return r,
     };
-    if let Some(r) = rate_limited(&app, &key, "create", &rid) {
-        return r;
-    }
     if headers
         .get("x-dashscope-async")
         .and_then(|v| v.to_str().ok())
@@ -550,14 +561,10 @@ pub(crate) async fn get_task(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let rid = request_id(&app);
-    let key = match authenticate(&app, &headers, &rid) {
-        Ok(k) => k,
+    let (rid, _key) = match admit(&app, &headers, "task_api") {
+        Ok(ok) => ok,
         Err(r) => return r,
     };
-    if let Some(r) = rate_limited(&app, &key, "task_api", &rid) {
-        return r;
-    }
     let now = Instant::now();
     let mut st = app.lock();
     st.advance(now);
@@ -576,14 +583,10 @@ pub(crate) async fn cancel_task(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let rid = request_id(&app);
-    let key = match authenticate(&app, &headers, &rid) {
-        Ok(k) => k,
+    let (rid, _key) = match admit(&app, &headers, "task_api") {
+        Ok(ok) => ok,
         Err(r) => return r,
     };
-    if let Some(r) = rate_limited(&app, &key, "task_api", &rid) {
-        return r;
-    }
     let now = Instant::now();
     let mut st = app.lock();
     st.advance(now);
@@ -610,14 +613,10 @@ pub(crate) async fn list_tasks(
     Query(params): Query<Vec<(String, String)>>,
     headers: HeaderMap,
 ) -> Response {
-    let rid = request_id(&app);
-    let key = match authenticate(&app, &headers, &rid) {
-        Ok(k) => k,
+    let (rid, _key) = match admit(&app, &headers, "task_api") {
+        Ok(ok) => ok,
         Err(r) => return r,
     };
-    if let Some(r) = rate_limited(&app, &key, "task_api", &rid) {
-        return r;
-    }
     let query = match ListTasksQuery::from_query_pairs(
         params.iter().map(|(k, v)| (k.as_str(), v.as_str())),
     ) {
@@ -712,14 +711,10 @@ pub(crate) async fn get_policy(
     Query(params): Query<Vec<(String, String)>>,
     headers: HeaderMap,
 ) -> Response {
-    let rid = request_id(&app);
-    let key = match authenticate(&app, &headers, &rid) {
-        Ok(k) => k,
+    let (rid, key) = match admit(&app, &headers, "policy") {
+        Ok(ok) => ok,
         Err(r) => return r,
     };
-    if let Some(r) = rate_limited(&app, &key, "policy", &rid) {
-        return r;
-    }
     let get = |name: &str| {
         params
             .iter()
@@ -985,6 +980,19 @@ pub(crate) async fn oss_upload(
                 }
             }
         }
+        // tokio's File writes in the background: finish before the object becomes visible.
+        {
+            use tokio::io::AsyncWriteExt;
+            if let Err(e) = out.flush().await {
+                return oss_error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    &rid,
+                    "InternalError",
+                    &e.to_string(),
+                );
+            }
+        }
+        drop(out);
         stored = Some((path.clone(), size));
         let mut st = app.lock();
         let expires = Instant::now() + st.real(Duration::from_secs(48 * 3600));
