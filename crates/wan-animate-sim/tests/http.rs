@@ -564,27 +564,32 @@ async fn expired_result_links_answer_403() {
 async fn rate_limits_answer_429_throttling_rate_quota_with_retry_after() {
     let sim = start(Sim::builder().limits(RateLimits::default())).await;
     let api = Api::new(&sim);
-    let mut statuses = Vec::new();
-    for _ in 0..30 {
-        let r = api
-            .auth(api.http.get(format!("{}/tasks/x", sim.base_url())))
+    // One burst of 30 queries at once: the task API allows 20 per second.
+    let requests = (0..30).map(|_| {
+        api.auth(api.http.get(format!("{}/tasks/x", sim.base_url())))
             .send()
-            .await
-            .unwrap();
+    });
+    let responses = futures_util::future::join_all(requests).await;
+    let mut ok = 0;
+    let mut throttled = 0;
+    for r in responses {
+        let r = r.unwrap();
         if r.status() == 429 {
             assert_eq!(r.headers()["retry-after"], "1");
             let v: Value = r.json().await.unwrap();
             assert_eq!(v["code"], "Throttling.RateQuota");
-            statuses.push(429);
+            throttled += 1;
         } else {
-            statuses.push(r.status().as_u16());
+            assert_eq!(r.status(), 200);
+            ok += 1;
         }
     }
-    let ok = statuses.iter().filter(|s| **s == 200).count();
+    // A slow machine may see a token or two refill during the burst.
     assert!(
-        (20..=22).contains(&ok),
-        "20 per second pass, the rest are throttled: {statuses:?}"
+        (20..=25).contains(&ok) && throttled >= 5,
+        "{ok} passed, {throttled} throttled"
     );
+    assert_eq!(sim.counters().rate_limited, throttled);
 }
 
 #[tokio::test]
