@@ -284,3 +284,8 @@ async fn bodies_stream_in_both_directions() {
         "the response arrived in {chunks} chunk(s): it was not streamed"
     );
 }
+
+#[tokio::test]
+async fn the_reqwest_backend_passes_the_conformance_suite() {
+    wan_animate_reqwest::test_util::conformance::run_all(ReqwestClient::new()).await;
+}

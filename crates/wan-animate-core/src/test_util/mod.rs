@@ -1,6 +1,8 @@
 //! Test doubles: an in-memory backend that records requests and answers from a closure, and
 //! a manual clock whose sleeps advance time instantly. Enabled by the `test-util` feature.
 
+pub mod conformance;
+
 use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
