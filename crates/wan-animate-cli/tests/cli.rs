@@ -548,3 +548,121 @@ fn list_rejects_a_window_it_cannot_parse() {
     let run = cli(Some(&s), dir.path(), &["list", "--since", "yesterday"]);
     assert_eq!(run.code, 8, "{}", run.stderr);
 }
+
+fn flagged_image(dir: &Path, marker: &[u8]) -> String {
+    let path = dir.join("flagged.jpg");
+    let mut bytes = std::fs::read(sample("person.jpg")).unwrap();
+    bytes.extend_from_slice(marker);
+    std::fs::write(&path, bytes).unwrap();
+    path.display().to_string()
+}
+
+#[test]
+fn a_generic_task_failure_exits_1_with_code_and_task_id() {
+    let (_rt, s) = sim(|b| b);
+    let dir = tempfile::tempdir().unwrap();
+    let image = flagged_image(dir.path(), b"SIM-INTERNAL-ERROR");
+    let run = cli(
+        Some(&s),
+        dir.path(),
+        &[
+            "--json",
+            "run",
+            "--model",
+            "mix",
+            "--image",
+            &image,
+            "--video",
+            &sample("dance.mp4"),
+        ],
+    );
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let doc = json(&run);
+    assert_eq!(doc["error"]["kind"], "task_failed");
+    assert_eq!(doc["error"]["code"], "InternalError");
+    assert_eq!(doc["error"]["task_id"], doc["output"]["task_id"]);
+}
+
+#[test]
+fn events_stream_ndjson_status_changes_then_the_result() {
+    let (_rt, s) = sim(|b| b.time_scale(60.0));
+    let dir = tempfile::tempdir().unwrap();
+    let run = cli(
+        Some(&s),
+        dir.path(),
+        &[
+            "--json",
+            "run",
+            "--events",
+            "--model",
+            "mix",
+            "--image",
+            &sample("person.jpg"),
+            "--video",
+            &sample("dance.mp4"),
+            "-o",
+            "e.mp4",
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let events: Vec<Value> = run
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let kinds: Vec<&str> = events
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds.first(), Some(&"status"));
+    assert_eq!(&kinds[kinds.len() - 2..], ["finished", "result"]);
+    assert_eq!(events.last().unwrap()["task"]["local"]["bytes"], 3306);
+}
+
+#[cfg(unix)]
+#[test]
+fn ctrl_c_while_waiting_exits_130_and_prints_how_to_resume() {
+    let (_rt, s) = sim(|b| b.time_scale(1.0));
+    let dir = tempfile::tempdir().unwrap();
+    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("wan-animate"))
+        .current_dir(dir.path())
+        .env("DASHSCOPE_HTTP_BASE_URL", s.base_url())
+        .env("DASHSCOPE_API_KEY", s.api_key())
+        .env("WAN_ANIMATE_JOURNAL", "off")
+        .args([
+            "run",
+            "--model",
+            "mix",
+            "--image",
+            &sample("person.jpg"),
+            "--video",
+            &sample("dance.mp4"),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the task exists (the simulator counted it), then interrupt.
+    let start = std::time::Instant::now();
+    while s.counters().created_total() == 0 {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "no task was created"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let killed = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(
+        stderr.contains("resume with: wan-animate wait "),
+        "{stderr}"
+    );
+    assert!(stderr.contains("task id: "), "{stderr}");
+}

@@ -489,6 +489,20 @@ fn validate(image: &ResolvedInput, video: &ResolvedInput) -> (Option<Failure>, f
             );
         }
     }
+    // Test hooks in the image bytes: a generic service failure and a moderation block.
+    if image
+        .bytes_head
+        .windows(18)
+        .any(|w| w == b"SIM-INTERNAL-ERROR")
+    {
+        return (
+            fail(
+                "InternalError",
+                "An internal error has occured, try again later or contact service support.".into(),
+            ),
+            output,
+        );
+    }
     if image.bytes_head.windows(14).any(|w| w == b"SIM-MODERATION") {
         return (
             fail(
