@@ -52,3 +52,13 @@ pub(crate) fn byte_bar(enabled: bool, label: &str) -> Option<ProgressBar> {
     bar.set_message(label.to_owned());
     Some(bar)
 }
+
+/// A core progress callback that drives `bar`.
+pub(crate) fn feed(bar: ProgressBar) -> wan_animate_core::progress::ProgressFn {
+    std::sync::Arc::new(move |p: wan_animate_core::progress::Progress| {
+        if let Some(total) = p.total {
+            bar.set_length(total);
+        }
+        bar.set_position(p.done);
+    })
+}

@@ -1,7 +1,6 @@
 //! `download TASK_ID|URL`: resumable, atomic download of a result.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use serde_json::json;
 use wan_animate_core::download::DownloadOptions;
@@ -9,7 +8,7 @@ use wan_animate_core::download::DownloadOptions;
 use crate::args::DownloadArgs;
 use crate::context::Context;
 use crate::failure::Failure;
-use crate::progress::byte_bar;
+use crate::progress::{byte_bar, feed};
 
 pub(crate) async fn run(ctx: &Context, args: DownloadArgs) -> Result<(), Failure> {
     let is_url = args.target.starts_with("http://") || args.target.starts_with("https://");
@@ -50,12 +49,7 @@ pub(crate) async fn run(ctx: &Context, args: DownloadArgs) -> Result<(), Failure
     let bar = byte_bar(ctx.printer.progress, "download");
     let mut opts = DownloadOptions::new().with_overwrite(args.force);
     if let Some(b) = bar.clone() {
-        opts = opts.with_progress(Arc::new(move |p: wan_animate_core::progress::Progress| {
-            if let Some(t) = p.total {
-                b.set_length(t);
-            }
-            b.set_position(p.done);
-        }));
+        opts = opts.with_progress(feed(b));
     }
     let result = ctx.client.download(&url, &dest, opts).await;
     if let Some(b) = bar {

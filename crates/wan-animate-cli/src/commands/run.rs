@@ -12,7 +12,7 @@ use crate::args::{RunArgs, SubmitArgs, TaskInputArgs};
 use crate::context::Context;
 use crate::failure::Failure;
 use crate::journal;
-use crate::progress::byte_bar;
+use crate::progress::{byte_bar, feed};
 
 pub(crate) async fn run(
     ctx: &Context,
@@ -79,13 +79,7 @@ async fn submit_inputs(
     }
     if let Some(bar) = byte_bar(ctx.printer.progress, "upload") {
         let bar = Arc::new(bar);
-        let b = bar.clone();
-        job = job.with_progress(Arc::new(move |p: wan_animate_core::progress::Progress| {
-            if let Some(total) = p.total {
-                b.set_length(total);
-            }
-            b.set_position(p.done);
-        }));
+        job = job.with_progress(feed((*bar).clone()));
         let submission = ctx.client.submit_animate(job).await;
         bar.finish_and_clear();
         return finish_submit(ctx, input, submission);

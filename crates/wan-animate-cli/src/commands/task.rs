@@ -13,7 +13,7 @@ use crate::args::{TaskIdArgs, WaitArgs};
 use crate::context::Context;
 use crate::exit::Exit;
 use crate::failure::Failure;
-use crate::progress::{Spinner, byte_bar};
+use crate::progress::{Spinner, byte_bar, feed};
 
 pub(crate) async fn status(ctx: &Context, args: TaskIdArgs) -> Result<(), Failure> {
     let task = ctx.client.get(&args.task_id).await.map_err(Failure::from)?;
@@ -181,14 +181,7 @@ pub(crate) async fn wait_and_finish(
         let bar = byte_bar(ctx.printer.progress, "download");
         let mut dl = DownloadOptions::new().with_overwrite(opts.force);
         if let Some(b) = bar.clone() {
-            dl = dl.with_progress(std::sync::Arc::new(
-                move |p: wan_animate_core::progress::Progress| {
-                    if let Some(t) = p.total {
-                        b.set_length(t);
-                    }
-                    b.set_position(p.done);
-                },
-            ));
+            dl = dl.with_progress(feed(b));
         }
         let downloaded = ctx.client.download(&url, &dest, dl).await;
         if let Some(b) = bar {

@@ -1,13 +1,11 @@
 //! `upload PATH --model M`: temporary upload; prints the `oss://` URL (valid 48 h).
 
-use std::sync::Arc;
-
 use serde_json::json;
 
 use crate::args::UploadArgs;
 use crate::context::Context;
 use crate::failure::Failure;
-use crate::progress::byte_bar;
+use crate::progress::{byte_bar, feed};
 
 pub(crate) async fn run(ctx: &Context, args: UploadArgs) -> Result<(), Failure> {
     if !args.path.is_file() {
@@ -17,14 +15,7 @@ pub(crate) async fn run(ctx: &Context, args: UploadArgs) -> Result<(), Failure> 
         )));
     }
     let bar = byte_bar(ctx.printer.progress, "upload");
-    let progress = bar.clone().map(|b| {
-        Arc::new(move |p: wan_animate_core::progress::Progress| {
-            if let Some(t) = p.total {
-                b.set_length(t);
-            }
-            b.set_position(p.done);
-        }) as wan_animate_core::progress::ProgressFn
-    });
+    let progress = bar.clone().map(feed);
     let result = ctx
         .client
         .upload_file(&args.model, &args.path, progress)
