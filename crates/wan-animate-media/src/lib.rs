@@ -1,3 +1,5 @@
+#![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 //! Header-only probing of images and videos, and the documented Wan 2.2 Animate input limits.
 //!
 //! The probes read only the headers they need (an MP4's `mdat` is skipped by seeking, an
@@ -5,6 +7,15 @@
 //! kilobytes of I/O. Arbitrary, truncated or hostile bytes give an error, never a panic.
 //! This crate depends on nothing: the client uses it for preflight checks before paying for an
 //! upload and a task, and the simulator uses it to validate inputs like the service.
+//!
+//! - [`probe_file`], [`probe_reader`] and [`probe_bytes`] detect the format from magic bytes
+//!   (never the file name) and return a [`MediaInfo`]: format, width, height, byte size and,
+//!   for videos, duration and frame rate. Supported: JPEG, PNG, BMP, WEBP (lossy, lossless,
+//!   extended), MP4 and MOV (ISO base media; `ftyp` brand `qt  ` means MOV) and AVI.
+//! - [`IMAGE_LIMITS`] and [`VIDEO_LIMITS`] are the documented limits as data, and [`check`]
+//!   (or [`Limits::check`]) lists every [`Violation`], each with the service's error code
+//!   ([`Violation::service_code`]) and message ([`service_message`]); [`check_path`] does
+//!   both steps for a file.
 //!
 //! ```
 //! use wan_animate_media::{probe_bytes, check, Format, Rule};
@@ -18,8 +29,6 @@
 //! assert_eq!(rules, [Rule::Width, Rule::AspectRatio]);
 //! # Ok::<(), wan_animate_media::ProbeError>(())
 //! ```
-#![deny(missing_docs)]
-#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod avi;
 mod image;
@@ -104,26 +113,34 @@ impl fmt::Display for Format {
     }
 }
 
-/// What a probe found.
+/// What a probe found: the facts the service's limits are about.
+///
+/// Build one with [`MediaInfo::image`] or [`MediaInfo::video`] to check facts known from
+/// elsewhere.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct MediaInfo {
-    /// The container format.
+    /// The container format, from the magic bytes.
     pub format: Format,
-    /// Width in pixels (display width for videos).
+    /// Width in pixels (for MP4/MOV the video track's display width in `tkhd`).
     pub width: u32,
-    /// Height in pixels.
+    /// Height in pixels (for a top-down BMP, the absolute value).
     pub height: u32,
-    /// File size in bytes.
+    /// File size in bytes (the file's length, or the `byte_size` given to [`probe_reader`]).
     pub byte_size: u64,
-    /// Video duration in seconds, when the header states it.
+    /// Video duration in seconds; `Some` when the header states it, `None` for images.
     pub duration_secs: Option<f64>,
-    /// Video frame rate, when the header allows computing it.
+    /// Video frames per second; `Some` when the header allows computing it, `None` for images.
     pub frame_rate: Option<f64>,
 }
 
 impl MediaInfo {
     /// An image's facts (useful for tests and for checking sizes known from elsewhere).
+    ///
+    /// ```
+    /// use wan_animate_media::{check, Format, MediaInfo};
+    /// assert!(check(&MediaInfo::image(Format::Jpeg, 300, 400, 4_000)).is_empty());
+    /// ```
     pub fn image(format: Format, width: u32, height: u32, byte_size: u64) -> Self {
         Self {
             format,
@@ -136,6 +153,12 @@ impl MediaInfo {
     }
 
     /// A video's facts.
+    ///
+    /// ```
+    /// use wan_animate_media::{check, Format, MediaInfo, Rule};
+    /// let clip = MediaInfo::video(Format::Mp4, 320, 480, 3_300, 1.5, Some(15.0));
+    /// assert_eq!(check(&clip).iter().map(|v| v.rule).collect::<Vec<_>>(), [Rule::Duration]);
+    /// ```
     pub fn video(
         format: Format,
         width: u32,
@@ -206,11 +229,13 @@ pub(crate) fn malformed(format: Format, reason: impl Into<String>) -> ProbeError
     }
 }
 
-/// Probes a file on disk; `byte_size` is the file's length.
+/// Probes a file on disk, reading only its headers; `byte_size` is the file's length.
+///
+/// The format comes from the file's magic bytes; the extension is not trusted.
 ///
 /// ```no_run
 /// let info = wan_animate_media::probe_file(std::path::Path::new("dance.mp4"))?;
-/// println!("{} s", info.duration_secs.unwrap_or_default());
+/// println!("{}x{}, {:?} s", info.width, info.height, info.duration_secs);
 /// # Ok::<(), wan_animate_media::ProbeError>(())
 /// ```
 pub fn probe_file(path: &Path) -> Result<MediaInfo, ProbeError> {
@@ -219,9 +244,31 @@ pub fn probe_file(path: &Path) -> Result<MediaInfo, ProbeError> {
     probe_reader(std::io::BufReader::with_capacity(16 * 1024, file), size)
 }
 
-/// Probes any seekable reader holding `byte_size` bytes.
+/// Probes the `byte_size` bytes of media that start at `reader`'s current position.
+///
+/// Only headers are read: the reader is seeked over everything else (an MP4's `mdat`, an
+/// AVI's `movi`), so probing a large file costs a few kilobytes of I/O. No length field in
+/// the data can make a read or a seek go past `byte_size`, and buffers are sized by the bytes
+/// that actually arrive, so an overstated `byte_size` cannot cause a large allocation either.
+/// `byte_size` is also what [`MediaInfo::byte_size`] reports.
+///
+/// ```
+/// use std::io::{Cursor, Seek, SeekFrom};
+/// use wan_animate_media::{probe_reader, Format};
+/// // Some other data, then a PNG header (signature and IHDR chunk) for a 640x360 image.
+/// let mut bytes = b"prefix".to_vec();
+/// bytes.extend_from_slice(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR");
+/// bytes.extend_from_slice(&640u32.to_be_bytes());
+/// bytes.extend_from_slice(&360u32.to_be_bytes());
+/// let mut reader = Cursor::new(bytes);
+/// reader.seek(SeekFrom::Start(6))?;
+/// let info = probe_reader(reader, 24)?;
+/// assert_eq!((info.format, info.width, info.height), (Format::Png, 640, 360));
+/// assert_eq!(info.byte_size, 24);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn probe_reader<R: Read + Seek>(reader: R, byte_size: u64) -> Result<MediaInfo, ProbeError> {
-    let mut r = reader::Reader::new(reader, byte_size);
+    let mut r = reader::Reader::new(reader, byte_size)?;
     let head = r.peek_head(16)?;
     let format = detect(&head).ok_or(ProbeError::UnknownFormat)?;
     let mut info = match format {
@@ -236,10 +283,21 @@ pub fn probe_reader<R: Read + Seek>(reader: R, byte_size: u64) -> Result<MediaIn
     Ok(info)
 }
 
-/// Probes bytes in memory.
+/// Probes media held in memory.
 ///
 /// ```
-/// assert!(wan_animate_media::probe_bytes(b"not media").is_err());
+/// use wan_animate_media::{probe_bytes, Format, MediaKind, ProbeError};
+/// // The first 24 bytes of a PNG (signature and IHDR chunk) are enough.
+/// let mut png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec();
+/// png.extend_from_slice(&300u32.to_be_bytes()); // width
+/// png.extend_from_slice(&400u32.to_be_bytes()); // height
+/// let info = probe_bytes(&png)?;
+/// assert_eq!((info.format, info.width, info.height), (Format::Png, 300, 400));
+/// assert_eq!(info.format.kind(), MediaKind::Image);
+/// assert_eq!(info.byte_size, 24);
+///
+/// assert!(matches!(probe_bytes(b"not media"), Err(ProbeError::UnknownFormat)));
+/// # Ok::<(), ProbeError>(())
 /// ```
 pub fn probe_bytes(bytes: &[u8]) -> Result<MediaInfo, ProbeError> {
     probe_reader(std::io::Cursor::new(bytes), bytes.len() as u64)
@@ -258,26 +316,35 @@ pub fn check_path(path: &Path) -> Result<(MediaInfo, Vec<Violation>), ProbeError
     Ok((info, violations))
 }
 
+/// The format named by the first bytes (magic numbers); `None` if none matches.
+///
+/// MOV and MP4 share a container: the `ftyp` major brand `qt  ` means QuickTime, any other
+/// brand MP4. Old QuickTime files have no `ftyp` and start with another top-level box.
 fn detect(head: &[u8]) -> Option<Format> {
-    let starts = |magic: &[u8]| head.len() >= magic.len() && &head[..magic.len()] == magic;
-    if starts(b"\xFF\xD8\xFF") {
+    let at = |from: usize, magic: &[u8]| {
+        from.checked_add(magic.len())
+            .and_then(|to| head.get(from..to))
+            .is_some_and(|b| b == magic)
+    };
+    if at(0, b"\xFF\xD8\xFF") {
         Some(Format::Jpeg)
-    } else if starts(b"\x89PNG\r\n\x1a\n") {
+    } else if at(0, b"\x89PNG\r\n\x1a\n") {
         Some(Format::Png)
-    } else if starts(b"BM") {
+    } else if at(0, b"BM") {
         Some(Format::Bmp)
-    } else if starts(b"RIFF") && head.len() >= 12 && &head[8..12] == b"WEBP" {
+    } else if at(0, b"RIFF") && at(8, b"WEBP") {
         Some(Format::Webp)
-    } else if starts(b"RIFF") && head.len() >= 12 && &head[8..12] == b"AVI " {
+    } else if at(0, b"RIFF") && at(8, b"AVI ") {
         Some(Format::Avi)
-    } else if head.len() >= 12 && &head[4..8] == b"ftyp" {
-        Some(if &head[8..12] == b"qt  " {
+    } else if at(4, b"ftyp") && head.len() >= 12 {
+        Some(if at(8, b"qt  ") {
             Format::Mov
         } else {
             Format::Mp4
         })
-    } else if head.len() >= 8
-        && matches!(&head[4..8], b"moov" | b"mdat" | b"wide" | b"free" | b"skip")
+    } else if [b"moov", b"mdat", b"wide", b"free", b"skip"]
+        .iter()
+        .any(|kind| at(4, *kind))
     {
         Some(Format::Mov)
     } else {
