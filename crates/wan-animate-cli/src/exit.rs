@@ -22,6 +22,8 @@ pub enum Exit {
     CanceledOrUnknown,
     /// 8: invalid input (preflight violations, `InvalidParameter*`, `InvalidFile.*`, missing file).
     InvalidInput,
+    /// 9: local I/O (no space left, permission denied, read-only or busy file system).
+    LocalIo,
     /// 10: content moderation (`DataInspectionFailed`, `IPInfringementSuspect`).
     Moderation,
     /// 130: interrupted (Ctrl-C).
@@ -40,6 +42,7 @@ impl Exit {
         Exit::Unavailable,
         Exit::CanceledOrUnknown,
         Exit::InvalidInput,
+        Exit::LocalIo,
         Exit::Moderation,
         Exit::Interrupted,
     ];
@@ -56,6 +59,7 @@ impl Exit {
             Exit::Unavailable => 6,
             Exit::CanceledOrUnknown => 7,
             Exit::InvalidInput => 8,
+            Exit::LocalIo => 9,
             Exit::Moderation => 10,
             Exit::Interrupted => 130,
         }
@@ -87,6 +91,9 @@ impl Exit {
             Exit::InvalidInput => {
                 "invalid input: preflight violations, `InvalidParameter*`, `InvalidFile.*`, `BadRequest.*`, missing file"
             }
+            Exit::LocalIo => {
+                "local I/O: no space left, permission denied, read-only or busy file system (the task is safe; free space and run again)"
+            }
             Exit::Moderation => {
                 "content moderation (`DataInspectionFailed`, `IPInfringementSuspect`)"
             }
@@ -110,6 +117,6 @@ mod tests {
     #[test]
     fn codes_match_the_contract_table() {
         let codes: Vec<u8> = Exit::ALL.iter().map(|e| e.code()).collect();
-        assert_eq!(codes, [0, 1, 2, 3, 4, 5, 6, 7, 8, 10, 130]);
+        assert_eq!(codes, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 130]);
     }
 }

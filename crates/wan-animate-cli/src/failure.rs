@@ -75,28 +75,16 @@ pub(crate) fn exit_for(kind: ErrorKind) -> Exit {
         ErrorKind::InvalidInput => Exit::InvalidInput,
         ErrorKind::ContentModeration => Exit::Moderation,
         ErrorKind::Config => Exit::Auth,
+        ErrorKind::LocalIo => Exit::LocalIo,
         _ => Exit::Failure,
     }
-}
-
-fn kind_name(kind: ErrorKind) -> String {
-    // Debug of a fieldless enum is its variant name: turn `QuotaOrBilling` into `quota_or_billing`.
-    let name = format!("{kind:?}");
-    let mut out = String::new();
-    for (i, c) in name.chars().enumerate() {
-        if c.is_ascii_uppercase() && i > 0 {
-            out.push('_');
-        }
-        out.push(c.to_ascii_lowercase());
-    }
-    out
 }
 
 impl From<Error> for Failure {
     fn from(e: Error) -> Self {
         let kind = e.kind();
         let mut json = json!({
-            "kind": kind_name(kind),
+            "kind": kind.as_str(),
             "message": e.message().map(str::to_owned).unwrap_or_else(|| e.to_string()),
             "code": e.code(),
             "request_id": e.request_id(),

@@ -59,6 +59,79 @@ pub struct Downloaded {
     pub bytes: u64,
 }
 
+/// Checks, before anything is paid or fetched, that a result can be written to `dest`:
+/// it is not a directory, it does not exist unless `overwrite`, its directory exists, is a
+/// directory and is writable (probed by creating and removing a file there).
+///
+/// Call it before submitting a task whose result goes to `dest`: a refusal then costs nothing.
+///
+/// ```
+/// use wan_animate_core::download::check_destination;
+/// use wan_animate_core::ErrorKind;
+/// let dir = std::env::temp_dir();
+/// // A directory is not a file name.
+/// assert_eq!(check_destination(&dir, true).unwrap_err().kind(), ErrorKind::InvalidInput);
+/// // A missing directory is refused up front.
+/// let e = check_destination(&dir.join("no-such-dir-4f1c/x.mp4"), false).unwrap_err();
+/// assert_eq!(e.kind(), ErrorKind::InvalidInput);
+/// ```
+pub fn check_destination(dest: &Path, overwrite: bool) -> Result<(), Error> {
+    match std::fs::metadata(dest) {
+        Ok(m) if m.is_dir() => {
+            return Err(Error::invalid_input(format!(
+                "{} is a directory; give a file name for the video (for example {}/result.mp4)",
+                dest.display(),
+                dest.display()
+            )));
+        }
+        Ok(_) if !overwrite => {
+            return Err(Error::invalid_input(format!(
+                "{} already exists; choose another output or allow overwriting (--force)",
+                dest.display()
+            )));
+        }
+        _ => {}
+    }
+    let dir = match dest.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    match std::fs::metadata(&dir) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => {
+            return Err(Error::invalid_input(format!(
+                "{} is not a directory, so {} cannot be written",
+                dir.display(),
+                dest.display()
+            )));
+        }
+        Err(_) => {
+            return Err(Error::invalid_input(format!(
+                "the directory {} does not exist; create it or choose another output",
+                dir.display()
+            )));
+        }
+    }
+    // Writable? Create and remove a probe file (permissions alone do not tell: ACLs, read-only mounts).
+    let probe = dir.join(format!(
+        ".wan-animate-probe.{}.{:08x}",
+        std::process::id(),
+        crate::retry::next_u64() as u32
+    ));
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+    {
+        Ok(f) => {
+            drop(f);
+            let _ = std::fs::remove_file(&probe);
+            Ok(())
+        }
+        Err(e) => Err(Error::local_io("write into the output directory", &dir, e)),
+    }
+}
+
 /// Removes the temporary file unless disarmed.
 struct TempGuard(Option<PathBuf>);
 
@@ -107,12 +180,7 @@ impl Client {
         dest: &Path,
         opts: DownloadOptions,
     ) -> Result<Downloaded, Error> {
-        if dest.exists() && !opts.overwrite {
-            return Err(Error::invalid_input(format!(
-                "{} already exists; choose another output or allow overwriting (--force)",
-                dest.display()
-            )));
-        }
+        check_destination(dest, opts.overwrite)?;
         let dir = match dest.parent() {
             Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
             _ => PathBuf::from("."),

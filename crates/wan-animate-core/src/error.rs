@@ -41,9 +41,41 @@ pub enum ErrorKind {
     Config,
     /// A create request failed ambiguously and the task could not be identified: it may exist.
     SubmitOutcomeUnknown,
+    /// Local I/O failed (no space left, permission denied, read-only or busy file system).
+    /// Not transient: retrying without a change on this machine fails again. A task is not
+    /// affected by it (its result stays downloadable for 24 hours).
+    LocalIo,
 }
 
 impl ErrorKind {
+    /// The one spelling of this kind, used in JSON output, ledgers and reports
+    /// (`quota_or_billing`, `local_io`, ...). Stable: scripts branch on it.
+    ///
+    /// ```
+    /// use wan_animate_core::ErrorKind;
+    /// assert_eq!(ErrorKind::QuotaOrBilling.as_str(), "quota_or_billing");
+    /// assert_eq!(ErrorKind::LocalIo.as_str(), "local_io");
+    /// ```
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::Auth => "auth",
+            ErrorKind::Throttled => "throttled",
+            ErrorKind::QuotaOrBilling => "quota_or_billing",
+            ErrorKind::InvalidInput => "invalid_input",
+            ErrorKind::ContentModeration => "content_moderation",
+            ErrorKind::Service => "service",
+            ErrorKind::Transport => "transport",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::TaskFailed => "task_failed",
+            ErrorKind::TaskCanceled => "task_canceled",
+            ErrorKind::TaskUnknown => "task_unknown",
+            ErrorKind::Decode => "decode",
+            ErrorKind::Config => "config",
+            ErrorKind::SubmitOutcomeUnknown => "submit_outcome_unknown",
+            ErrorKind::LocalIo => "local_io",
+        }
+    }
+
     /// Whether retrying the same request later can succeed.
     pub fn is_transient(self) -> bool {
         matches!(
@@ -214,6 +246,40 @@ impl Error {
             ErrorKind::Transport
         };
         let mut err = Self::new(kind, format!("{operation} failed: {e}"));
+        err.0.source = Some(Box::new(e));
+        err
+    }
+
+    /// A local file operation (`what`, e.g. "write the download") on `path` failed.
+    /// The message names the path and what to do; the `io::Error` is kept as the source.
+    ///
+    /// ```
+    /// use wan_animate_core::{Error, ErrorKind};
+    /// let io = std::io::Error::new(std::io::ErrorKind::PermissionDenied, "denied");
+    /// let e = Error::local_io("write the download", std::path::Path::new("/out/x.mp4"), io);
+    /// assert_eq!(e.kind(), ErrorKind::LocalIo);
+    /// assert!(e.to_string().contains("/out/x.mp4"));
+    /// ```
+    pub fn local_io(what: &str, path: &std::path::Path, e: std::io::Error) -> Self {
+        use std::io::ErrorKind as K;
+        let advice = match e.kind() {
+            K::StorageFull | K::QuotaExceeded => {
+                "free disk space (or choose another output directory) and run the same command again"
+            }
+            K::PermissionDenied => "check the permissions of that path, or choose another output",
+            K::ReadOnlyFilesystem => "that file system is read-only; choose another output",
+            K::ResourceBusy | K::ExecutableFileBusy => {
+                "that file is busy; close what uses it and run again"
+            }
+            K::NotFound => "the directory does not exist; create it or choose another output",
+            K::IsADirectory => "that path is a directory; give a file name",
+            _ => "check the path and the disk, then run the same command again",
+        };
+        let mut err = Self::new(
+            ErrorKind::LocalIo,
+            format!("could not {what}: {}: {e}", path.display()),
+        );
+        err.0.hint = Some(advice.to_owned());
         err.0.source = Some(Box::new(e));
         err
     }
