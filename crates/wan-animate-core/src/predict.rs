@@ -1,0 +1,352 @@
+//! Predictive polling: when the end of a task can be estimated, poll sparsely until shortly
+//! before it and densely around it; when nothing is known, fall back to plain backoff.
+//!
+//! What is known before a wait starts: the length of the output (the probed driving video),
+//! the mode, how many of our own tasks of the same model are ahead (the service runs one task
+//! per model at a time), and how fast this account's finished tasks were ([`SpeedModel`], which
+//! callers keep between runs). Once the task is seen `RUNNING` its `scheduled_time` pins the
+//! start, so only the run time remains uncertain.
+//!
+//! Everything here is pure: the schedule is a function of elapsed times and observations,
+//! tested without clocks.
+//!
+//! ```
+//! use std::time::Duration;
+//! use wan_animate_core::predict::{Expectation, PredictiveSchedule, SpeedModel};
+//! use wan_animate_core::types::Mode;
+//!
+//! // A 3 s output in standard mode, nothing ahead of it, the default speed prior.
+//! let expect = Expectation::new(&SpeedModel::prior(), 3.0, &Mode::Standard, 0);
+//! let mut schedule = PredictiveSchedule::new(expect);
+//! // The first query is immediate, the second early (fast failures), then it sleeps long.
+//! let first = schedule.next_delay(Duration::ZERO);
+//! assert_eq!(first, Duration::ZERO);
+//! ```
+
+use std::time::Duration;
+
+use wan_animate_types::Mode;
+
+/// How long processing takes per second of output, by mode, and how sure we are of it.
+///
+/// The prior comes from the service's documentation (a 5.2 s output took about 2.5 min end
+/// to end, spec §3) and is wide; [`SpeedModel::observe`] narrows it with the account's own
+/// finished tasks.
+///
+/// ```
+/// use std::time::Duration;
+/// use wan_animate_core::predict::SpeedModel;
+/// use wan_animate_core::types::Mode;
+/// let mut speed = SpeedModel::prior();
+/// for _ in 0..4 {
+///     speed.observe(&Mode::Standard, 3.0, Duration::from_secs(60));
+/// }
+/// assert_eq!(speed.run_time(&Mode::Standard, 3.0), Duration::from_secs(60));
+/// assert!(speed.spread(&Mode::Standard) < 0.1);
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct SpeedModel {
+    /// Seconds of processing per second of output, standard mode.
+    pub std_secs_per_output_sec: f64,
+    /// Seconds of processing per second of output, professional mode.
+    pub pro_secs_per_output_sec: f64,
+    /// Finished standard tasks observed.
+    pub std_samples: u32,
+    /// Finished professional tasks observed.
+    pub pro_samples: u32,
+}
+
+impl SpeedModel {
+    /// What the documentation suggests, with no observation yet.
+    pub fn prior() -> Self {
+        Self {
+            std_secs_per_output_sec: 25.0,
+            pro_secs_per_output_sec: 35.0,
+            std_samples: 0,
+            pro_samples: 0,
+        }
+    }
+
+    fn slot(&mut self, mode: &Mode) -> (&mut f64, &mut u32) {
+        match mode {
+            Mode::Pro => (&mut self.pro_secs_per_output_sec, &mut self.pro_samples),
+            _ => (&mut self.std_secs_per_output_sec, &mut self.std_samples),
+        }
+    }
+
+    /// Learns from a finished task: `output_secs` of video took `run` to process
+    /// (`end_time - scheduled_time`). Ignores nonsense (zero or negative lengths).
+    pub fn observe(&mut self, mode: &Mode, output_secs: f64, run: Duration) {
+        if !(output_secs.is_finite() && output_secs > 0.0) || run.is_zero() {
+            return;
+        }
+        let rate = run.as_secs_f64() / output_secs;
+        let (mean, n) = self.slot(mode);
+        if *n == 0 {
+            *mean = rate;
+        } else {
+            // An exponential average: recent tasks count most, the service's speed drifts.
+            *mean += (rate - *mean) * 0.3;
+        }
+        *n = n.saturating_add(1);
+    }
+
+    /// The expected processing time of `output_secs` of video in `mode`.
+    pub fn run_time(&self, mode: &Mode, output_secs: f64) -> Duration {
+        let rate = match mode {
+            Mode::Pro => self.pro_secs_per_output_sec,
+            _ => self.std_secs_per_output_sec,
+        };
+        let secs = (rate * output_secs.max(0.0)).clamp(0.0, 4.0 * 3600.0);
+        Duration::from_secs_f64(if secs.is_finite() { secs } else { 0.0 })
+    }
+
+    /// The relative uncertainty of [`run_time`](Self::run_time): wide with no observation,
+    /// narrowing with each one down to 5%.
+    pub fn spread(&self, mode: &Mode) -> f64 {
+        let n = match mode {
+            Mode::Pro => self.pro_samples,
+            _ => self.std_samples,
+        };
+        match n {
+            0 => 0.5,
+            1 => 0.2,
+            2 => 0.1,
+            _ => 0.05,
+        }
+    }
+}
+
+impl Default for SpeedModel {
+    fn default() -> Self {
+        Self::prior()
+    }
+}
+
+/// What a wait expects of one task.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct Expectation {
+    /// Expected time from the start of the wait until processing starts (tasks ahead).
+    pub queue: Duration,
+    /// Expected processing time.
+    pub run: Duration,
+    /// Relative uncertainty of both (0.2 is ±20%).
+    pub spread: f64,
+}
+
+impl Expectation {
+    /// The expectation for `output_secs` of video in `mode`, with `ahead` of our own tasks of
+    /// the same model queued before it (the service runs one per model at a time).
+    pub fn new(speed: &SpeedModel, output_secs: f64, mode: &Mode, ahead: u32) -> Self {
+        let run = speed.run_time(mode, output_secs);
+        Self {
+            queue: run.saturating_mul(ahead),
+            run,
+            spread: speed.spread(mode),
+        }
+    }
+}
+
+/// The schedule's tuning. The defaults aim at a mean detection delay near 1.5 s.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct PredictiveTuning {
+    /// The early query that catches tasks failing at once (validation after queueing).
+    pub early_check: Duration,
+    /// Before the window around the expected end: sleep this fraction of the time left
+    /// until the window, so a few queries notice a start or a failure.
+    pub sparse_fraction: f64,
+    /// The shortest sparse sleep: closer than this, poll densely.
+    pub min_sparse: Duration,
+    /// The interval inside the window around the expected end.
+    pub dense: Duration,
+    /// The smallest half-width of that window.
+    pub min_window: Duration,
+    /// Past the window, the interval grows by this factor up to `late_max`.
+    pub late_growth: f64,
+    /// The longest interval for a task late beyond all expectation.
+    pub late_max: Duration,
+}
+
+impl Default for PredictiveTuning {
+    fn default() -> Self {
+        Self {
+            early_check: Duration::from_secs(5),
+            sparse_fraction: 0.5,
+            min_sparse: Duration::from_secs(15),
+            dense: Duration::from_secs(3),
+            min_window: Duration::from_secs(3),
+            late_growth: 1.5,
+            late_max: Duration::from_secs(30),
+        }
+    }
+}
+
+/// The delays between queries of one task, predicted from an [`Expectation`].
+///
+/// Feed it what each query showed ([`observe_running`](Self::observe_running) once the task is
+/// `RUNNING`) and ask for the next delay with the time elapsed since the wait began.
+#[derive(Debug, Clone)]
+pub struct PredictiveSchedule {
+    expect: Expectation,
+    tuning: PredictiveTuning,
+    queries: u32,
+    /// When processing started, relative to the wait's start, once known.
+    started_at: Option<Duration>,
+    late_delay: Option<Duration>,
+}
+
+impl PredictiveSchedule {
+    /// A schedule with the default tuning.
+    pub fn new(expect: Expectation) -> Self {
+        Self::with_tuning(expect, PredictiveTuning::default())
+    }
+
+    /// A schedule with another tuning.
+    pub fn with_tuning(expect: Expectation, tuning: PredictiveTuning) -> Self {
+        Self {
+            expect,
+            tuning,
+            queries: 0,
+            started_at: None,
+            late_delay: None,
+        }
+    }
+
+    /// The task was seen `RUNNING`; processing started `started_at` after the wait began
+    /// (from `scheduled_time`, or the moment it was first seen running). Only the first call counts.
+    pub fn observe_running(&mut self, started_at: Duration) {
+        self.started_at.get_or_insert(started_at);
+    }
+
+    /// The expected end, relative to the wait's start.
+    pub fn expected_end(&self) -> Duration {
+        let start = self
+            .started_at
+            .unwrap_or(self.expect.queue.mul_f64(1.0 + self.expect.spread));
+        start + self.expect.run
+    }
+
+    fn half_window(&self) -> Duration {
+        let uncertain = match self.started_at {
+            // Start known: only the run time is uncertain.
+            Some(_) => self.expect.run.mul_f64(self.expect.spread),
+            None => (self.expect.queue + self.expect.run).mul_f64(self.expect.spread),
+        };
+        uncertain.max(self.tuning.min_window)
+    }
+
+    /// How long to sleep before the next query, `elapsed` after the wait began. The first
+    /// call returns zero (query at once).
+    pub fn next_delay(&mut self, elapsed: Duration) -> Duration {
+        let n = self.queries;
+        self.queries += 1;
+        if n == 0 {
+            return Duration::ZERO;
+        }
+        let t = &self.tuning;
+        if n == 1 && elapsed < t.early_check {
+            return t.early_check - elapsed;
+        }
+        let end = self.expected_end();
+        let half = self.half_window();
+        let window_start = end.saturating_sub(half);
+        let window_end = end + half;
+        if elapsed < window_start {
+            let until = window_start - elapsed;
+            if until <= t.min_sparse {
+                return until.max(Duration::from_millis(100));
+            }
+            return until.mul_f64(t.sparse_fraction).max(t.min_sparse).min(until);
+        }
+        if elapsed <= window_end {
+            return t.dense;
+        }
+        let next = match self.late_delay {
+            None => t.dense,
+            Some(d) => d.mul_f64(t.late_growth).min(t.late_max),
+        };
+        self.late_delay = Some(next);
+        next
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Replays the schedule against a task ending at `end` (started at `start`), returning
+    /// the number of queries and the delay between the end and the query that saw it.
+    fn replay(mut s: PredictiveSchedule, start: Duration, end: Duration) -> (u32, Duration) {
+        let mut now = Duration::ZERO;
+        let mut queries = 0;
+        loop {
+            now += s.next_delay(now);
+            queries += 1;
+            if now >= end {
+                return (queries, now - end);
+            }
+            if now >= start {
+                s.observe_running(start);
+            }
+            assert!(queries < 10_000, "the schedule never reached the end");
+        }
+    }
+
+    fn learned() -> SpeedModel {
+        let mut m = SpeedModel::prior();
+        for _ in 0..4 {
+            m.observe(&Mode::Standard, 3.0, Duration::from_secs(60));
+        }
+        m
+    }
+
+    #[test]
+    fn first_query_is_immediate_and_second_is_early() {
+        let mut s = PredictiveSchedule::new(Expectation::new(&learned(), 15.0, &Mode::Standard, 0));
+        assert_eq!(s.next_delay(Duration::ZERO), Duration::ZERO);
+        assert_eq!(s.next_delay(Duration::ZERO), Duration::from_secs(5));
+    }
+
+    #[test]
+    fn a_well_predicted_long_task_costs_few_queries_and_is_seen_within_the_dense_interval() {
+        // 45 s of output at 20 s/s: 900 s of processing, as predicted.
+        let s = PredictiveSchedule::new(Expectation::new(&learned(), 45.0, &Mode::Standard, 0));
+        let (queries, delay) = replay(s, Duration::ZERO, Duration::from_secs(900));
+        assert!(queries <= 40, "{queries} queries");
+        assert!(delay <= Duration::from_secs(3), "{delay:?}");
+    }
+
+    #[test]
+    fn a_task_much_later_than_predicted_backs_off_instead_of_hammering() {
+        let s = PredictiveSchedule::new(Expectation::new(&learned(), 3.0, &Mode::Standard, 0));
+        // Predicted 60 s, takes an hour.
+        let (queries, _) = replay(s, Duration::ZERO, Duration::from_secs(3600));
+        assert!(queries < 150, "{queries} queries");
+    }
+
+    #[test]
+    fn a_task_queued_behind_others_is_not_polled_densely_while_it_waits() {
+        // Two of ours ahead: ~120 s of queue, then 60 s of processing.
+        let s = PredictiveSchedule::new(Expectation::new(&learned(), 3.0, &Mode::Standard, 2));
+        let (queries, delay) = replay(s, Duration::from_secs(120), Duration::from_secs(180));
+        assert!(queries <= 15, "{queries} queries");
+        assert!(delay <= Duration::from_secs(3), "{delay:?}");
+    }
+
+    #[test]
+    fn observations_narrow_the_spread_and_ignore_nonsense() {
+        let mut m = SpeedModel::prior();
+        assert_eq!(m.spread(&Mode::Pro), 0.5);
+        m.observe(&Mode::Pro, 0.0, Duration::from_secs(10));
+        m.observe(&Mode::Pro, f64::NAN, Duration::from_secs(10));
+        assert_eq!(m.pro_samples, 0);
+        m.observe(&Mode::Pro, 2.0, Duration::from_secs(60));
+        assert_eq!(m.pro_secs_per_output_sec, 30.0);
+        assert!(m.spread(&Mode::Pro) < 0.5);
+        // Absurd lengths never overflow.
+        assert!(m.run_time(&Mode::Pro, f64::MAX) <= Duration::from_secs(4 * 3600));
+    }
+}
