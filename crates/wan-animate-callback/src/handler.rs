@@ -23,7 +23,8 @@ pub(crate) struct Shared {
     pub(crate) location: TokenLocation,
     pub(crate) max_body_bytes: usize,
     pub(crate) seen: Mutex<Seen>,
-    pub(crate) sink: mpsc::Sender<TaskCompletionEvent>,
+    /// Taken away at shutdown, so that [`crate::Events`] ends even if a connection lingers.
+    pub(crate) sink: Mutex<Option<mpsc::Sender<TaskCompletionEvent>>>,
     pub(crate) counters: Counters,
 }
 
@@ -186,7 +187,16 @@ pub(crate) async fn handle(
         event.data.task_id.clone(),
         event.data.task_status.clone(),
     );
-    if shared.sink.send(event).await.is_err() {
+    let sink = shared
+        .sink
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone();
+    let sent = match sink {
+        Some(sink) => sink.send(event).await.is_ok(),
+        None => false,
+    };
+    if !sent {
         shared
             .seen
             .lock()

@@ -128,7 +128,7 @@ impl CallbackServerBuilder {
             location: self.location,
             max_body_bytes: self.max_body_bytes,
             seen: Mutex::new(dedup::Seen::new(self.dedup_capacity.saturating_mul(2))),
-            sink,
+            sink: Mutex::new(Some(sink)),
             counters: handler::Counters::default(),
         });
         let router = axum::Router::new()
@@ -211,6 +211,15 @@ impl CallbackServer {
                 let _ = task.await;
             }
         }
+        self.close_events();
+    }
+
+    fn close_events(&self) {
+        self.shared
+            .sink
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
     }
 }
 
@@ -219,6 +228,7 @@ impl Drop for CallbackServer {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
+        self.close_events();
     }
 }
 

@@ -450,3 +450,57 @@ async fn when_no_one_receives_events_the_sender_is_told_to_retry() {
         .await
         .unwrap();
 }
+
+/// Reads one response (headers and a Content-Length body) from a kept-alive connection.
+async fn read_response(stream: &mut TcpStream) -> u16 {
+    let mut buf = Vec::new();
+    let mut byte = [0u8; 1];
+    while !buf.ends_with(b"\r\n\r\n") {
+        assert_eq!(
+            stream.read(&mut byte).await.unwrap(),
+            1,
+            "connection closed early"
+        );
+        buf.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&buf).to_ascii_lowercase();
+    let length: usize = head
+        .split("content-length:")
+        .nth(1)
+        .and_then(|r| r.split("\r\n").next())
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0);
+    let mut body = vec![0u8; length];
+    stream.read_exact(&mut body).await.unwrap();
+    head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap()
+}
+
+#[tokio::test]
+async fn shutdown_returns_and_events_end_even_with_a_stalled_request() {
+    let builder = CallbackServer::builder(token()).shutdown_grace(Duration::from_millis(200));
+    let (server, mut events) = start(builder).await;
+    let addr = server.local_addr();
+    // A kept-alive connection: one complete event, then half a request and nothing more.
+    let mut stalled = TcpStream::connect(addr).await.unwrap();
+    let body = event_json("e-1", "t-1", "SUCCEEDED");
+    let head = format!(
+        "POST / HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    stalled.write_all(head.as_bytes()).await.unwrap();
+    stalled.write_all(body.as_bytes()).await.unwrap();
+    assert_eq!(read_response(&mut stalled).await, 200);
+    let head = format!(
+        "POST / HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nContent-Length: 500\r\n\r\n{{"
+    );
+    stalled.write_all(head.as_bytes()).await.unwrap();
+    // Let the server start on the stalled request (not an assertion: only ordering).
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    tokio::time::timeout(BOUND, server.shutdown())
+        .await
+        .expect("shutdown is bounded by its grace");
+    assert_eq!(events.recv().await.unwrap().id, "e-1");
+    let end = tokio::time::timeout(BOUND, events.recv()).await;
+    assert!(matches!(end, Ok(None)), "events end after shutdown");
+    drop(stalled);
+}
