@@ -30,6 +30,13 @@ pub(crate) async fn run(args: ListenArgs, printer: &Printer) -> Result<(), Failu
         TokenLocation::Query(name) => format!("query parameter `?{name}=TOKEN`"),
         _ => "header `Authorization: Bearer TOKEN`".to_owned(),
     };
+    // One Ctrl-C listener for the whole run, installed (by polling it once) before anything
+    // can arrive: a signal right after the first event, or between two, is not lost.
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    if futures_util::FutureExt::now_or_never(&mut ctrl_c).is_some() {
+        return Ok(());
+    }
     let (server, mut events) = CallbackServer::builder(token)
         .token_location(location)
         .bind(args.listen)
@@ -52,11 +59,9 @@ pub(crate) async fn run(args: ListenArgs, printer: &Printer) -> Result<(), Failu
             Ok(value) => printer.json_event(&value),
             Err(e) => printer.warn(&format!("cannot print event {}: {e}", event.id)),
         };
-    // One Ctrl-C listener for the whole run: a signal between two events is not lost.
-    let ctrl_c = tokio::signal::ctrl_c();
-    tokio::pin!(ctrl_c);
     let ended_by_itself = loop {
         tokio::select! {
+            biased;
             _ = &mut ctrl_c => break false,
             event = events.recv() => match event {
                 Some(event) => print(&event),
