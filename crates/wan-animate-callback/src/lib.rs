@@ -162,6 +162,19 @@ impl CallbackServerBuilder {
 
 /// A running receiver. Dropping it stops the server (without waiting); prefer
 /// [`CallbackServer::shutdown`].
+///
+/// ```
+/// use wan_animate_callback::{CallbackServer, CallbackToken};
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> std::io::Result<()> {
+/// let token = CallbackToken::new("0123456789abcdef0123").unwrap();
+/// let (server, mut events) = CallbackServer::builder(token).bind("127.0.0.1:0").await?;
+/// assert_ne!(server.local_addr().port(), 0);
+/// assert_eq!(server.stats().delivered, 0);
+/// server.shutdown().await;
+/// assert!(events.recv().await.is_none(), "events end with the server");
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 pub struct CallbackServer {
     local_addr: SocketAddr,
