@@ -36,16 +36,31 @@ fn allowlist(package: &str) -> Option<&'static [&'static str]> {
             "percent-encoding",
             "tokio",
         ]),
+        // The completion-event receiver: a small server, and nothing of the client side
+        // (no core, no HTTP client), so a web service can embed it without the SDK.
+        "wan-animate-callback" => Some(&[
+            "wan-animate-types",
+            "axum",
+            "tokio",
+            "http",
+            "http-body-util",
+            "bytes",
+            "serde_json",
+            "sha2",
+            "percent-encoding",
+            "tracing",
+        ]),
         _ => None,
     }
 }
 
-/// Crates that only one member may name as a normal dependency.
-const OWNED_DEPENDENCIES: &[(&str, &str)] = &[
-    ("reqwest", "wan-animate-reqwest"),
-    ("axum", "wan-animate-sim"),
-    ("hyper", "wan-animate-sim"),
-    ("rusqlite", "wan-animate-batch"),
+/// Crates that only the listed members may name as a normal dependency.
+const OWNED_DEPENDENCIES: &[(&str, &[&str])] = &[
+    ("reqwest", &["wan-animate-reqwest"]),
+    // The two servers: the simulator and the completion-event receiver.
+    ("axum", &["wan-animate-sim", "wan-animate-callback"]),
+    ("hyper", &["wan-animate-sim"]),
+    ("rusqlite", &["wan-animate-batch"]),
 ];
 
 /// Runs every rule and returns the problems found (empty: all rules hold).
@@ -101,10 +116,11 @@ pub(crate) fn check_metadata(metadata: &Value) -> Vec<String> {
                 }
             }
         }
-        for (dep, owner) in OWNED_DEPENDENCIES {
-            if normal.contains(dep) && name != *owner {
+        for (dep, owners) in OWNED_DEPENDENCIES {
+            if normal.contains(dep) && !owners.contains(&name) {
+                let owners = owners.join(" or ");
                 problems.push(format!(
-                    "{name} depends on `{dep}`, which only {owner} may name; go through {owner} instead"
+                    "{name} depends on `{dep}`, which only {owners} may name; go through {owners} instead"
                 ));
             }
         }
@@ -238,8 +254,24 @@ mod tests {
     }
 
     #[test]
-    fn axum_outside_the_simulator_is_reported() {
+    fn axum_outside_the_two_servers_is_reported() {
         let meta = json!({"packages": [package("wan-animate-cli", &[("axum", None)])]});
-        assert_eq!(check_metadata(&meta).len(), 1);
+        let problems = check_metadata(&meta);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].contains("wan-animate-sim or wan-animate-callback"));
+    }
+
+    #[test]
+    fn the_receiver_may_use_axum_but_not_the_client_side() {
+        let ok = json!({"packages": [package("wan-animate-callback", &[("axum", None), ("wan-animate-types", None), ("tokio", None)])]});
+        assert!(check_metadata(&ok).is_empty(), "{:?}", check_metadata(&ok));
+        let meta = json!({"packages": [package("wan-animate-callback", &[("wan-animate-core", None), ("hyper", None), ("reqwest", None)])]});
+        let problems = check_metadata(&meta);
+        for dep in ["wan-animate-core", "hyper", "reqwest"] {
+            assert!(
+                problems.iter().any(|p| p.contains(&format!("`{dep}`"))),
+                "{dep}: {problems:?}"
+            );
+        }
     }
 }

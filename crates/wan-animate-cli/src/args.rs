@@ -123,6 +123,9 @@ pub enum Command {
     Batch(BatchArgs),
     /// Run the simulator as a server until interrupted; prints its base URL.
     Sim(SimArgs),
+    /// Receive task completion events (EventBridge HTTP target) until interrupted; prints
+    /// each accepted event as one NDJSON line.
+    Listen(ListenArgs),
     /// Print shell completions.
     Completions(CompletionsArgs),
 }
@@ -353,6 +356,30 @@ pub struct SimArgs {
     /// Disable the documented rate limits.
     #[arg(long)]
     pub no_rate_limits: bool,
+}
+
+/// `listen`.
+#[derive(Debug, Args)]
+pub struct ListenArgs {
+    /// Address to listen on, e.g. 127.0.0.1:8090 behind a TLS reverse proxy (port 0: any free
+    /// port; the bound address is printed on stderr).
+    #[arg(long, value_name = "ADDR")]
+    pub listen: std::net::SocketAddr,
+    /// The shared secret every request must carry (by default as `Authorization: Bearer
+    /// TOKEN`). Prefer the environment variable, which `ps` does not show.
+    #[arg(
+        long,
+        env = "WAN_ANIMATE_CALLBACK_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pub callback_token: String,
+    /// Read the token from this header (its whole value) instead of `Authorization: Bearer`.
+    #[arg(long, value_name = "NAME", conflicts_with = "token_query")]
+    pub token_header: Option<String>,
+    /// Read the token from this query parameter instead (URLs are often logged: prefer a header).
+    #[arg(long, value_name = "NAME")]
+    pub token_query: Option<String>,
 }
 
 /// `completions`.

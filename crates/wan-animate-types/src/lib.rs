@@ -3,7 +3,8 @@
 //! This crate depends on `serde` and `serde_json` only, so servers, queue workers and
 //! proxies can use the data model without any HTTP client. It models every body of
 //! the documented contract: the create-task request and response, the task query for
-//! every status, cancel, the task list, the temporary-upload policy and the error body.
+//! every status, cancel, the task list, the temporary-upload policy, the error body, and
+//! the task completion event pushed through EventBridge ([`TaskCompletionEvent`]).
 //!
 //! Forward compatibility is a rule, not an accident:
 //! - server-owned enums ([`TaskStatus`], [`Model`], [`Mode`], [`VideoRatio`]) keep values
@@ -35,11 +36,13 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod enums;
+mod event;
 mod request;
 mod response;
 mod time;
 
 pub use enums::{Mode, Model, TaskStatus, UnknownValue, VideoRatio};
+pub use event::{EventTime, TaskCompletionData, TaskCompletionEvent};
 pub use request::{AnimateInput, AnimateParameters, CreateTaskRequest, ListTasksQuery};
 pub use response::{
     CancelTaskResponse, CreateTaskOutput, CreateTaskResponse, ErrorBody, Extra, ListTasksResponse,

@@ -5,6 +5,7 @@ mod check;
 mod completions;
 mod download;
 mod list;
+mod listen;
 mod run;
 mod sim;
 mod task;
@@ -26,6 +27,7 @@ pub(crate) async fn dispatch(cli: Cli, printer: &Printer) -> Result<(), Failure>
             Ok(())
         }
         Command::Sim(args) => sim::run(args, printer).await,
+        Command::Listen(args) => listen::run(args, printer).await,
         Command::Batch(args) if args.action.is_some() => batch::status(args, printer),
         // Commands that talk to the service (or the in-process simulator).
         command => {
@@ -41,7 +43,10 @@ pub(crate) async fn dispatch(cli: Cli, printer: &Printer) -> Result<(), Failure>
                 Command::Download(args) => download::run(&ctx, args).await,
                 Command::Upload(args) => upload::run(&ctx, args).await,
                 Command::Batch(args) => batch::run(&ctx, args).await,
-                Command::Check(_) | Command::Completions(_) | Command::Sim(_) => {
+                Command::Check(_)
+                | Command::Completions(_)
+                | Command::Sim(_)
+                | Command::Listen(_) => {
                     unreachable!("handled above")
                 }
             }
