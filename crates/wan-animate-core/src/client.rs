@@ -23,6 +23,7 @@ use crate::rt::{Clock, SharedClock, SharedSleep, Sleep, SystemClock};
 use crate::signals::CompletionSignals;
 use crate::skew::ServerClock;
 // upload.rs names it here.
+#[cfg(feature = "rt-tokio")]
 pub(crate) use crate::submit::SubmittedTask;
 
 /// The client. Cheap to clone (an `Arc` inside), `Send + Sync`, not generic over the backend.

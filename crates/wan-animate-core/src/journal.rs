@@ -176,8 +176,14 @@ fn ends_with_torn_line(f: &mut std::fs::File) -> io::Result<bool> {
     Ok(last[0] != b'\n')
 }
 
-/// `base` without `user:password@` and without a query or fragment.
-pub(crate) fn redact_base_url(base: &str) -> String {
+/// `base` without `user:password@` and without a query or fragment: a base URL fit to
+/// record or print.
+///
+/// ```
+/// use wan_animate_core::journal::redact_base_url;
+/// assert_eq!(redact_base_url("https://u:p@gw.example/api/v1?k=1"), "https://gw.example/api/v1");
+/// ```
+pub fn redact_base_url(base: &str) -> String {
     let base = base.split(['?', '#']).next().unwrap_or_default();
     let Some((scheme, rest)) = base.split_once("://") else {
         return base.to_owned();

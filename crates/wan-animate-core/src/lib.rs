@@ -39,6 +39,8 @@ pub mod config;
 #[cfg(feature = "rt-tokio")]
 #[cfg_attr(docsrs, doc(cfg(feature = "rt-tokio")))]
 pub mod download;
+// Some helpers serve only the file-based parts (uploads, downloads).
+#[cfg_attr(not(feature = "rt-tokio"), allow(dead_code))]
 pub mod error;
 pub mod http;
 #[cfg(feature = "rt-tokio")]

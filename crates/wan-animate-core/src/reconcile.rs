@@ -101,7 +101,7 @@ impl ReconcileRequest {
 #[non_exhaustive]
 pub enum Reconciled {
     /// Exactly one task is provably this request's: adopt it (`adopted` is true).
-    Adopted(SubmittedTask),
+    Adopted(Box<SubmittedTask>),
     /// No task qualifies. `unproven` lists tasks of the model created in the window that
     /// could not be proven this request's (another request id, or another key's): the
     /// outcome is unknown, and they are what a person should look at.
@@ -285,14 +285,14 @@ impl Client {
                         out.task_status = one.status.clone();
                     }
                     response.request_id = one.request_id.clone();
-                    return Ok(Reconciled::Adopted(SubmittedTask {
+                    return Ok(Reconciled::Adopted(Box::new(SubmittedTask {
                         task_id: one.task_id.clone(),
                         request_id: one.request_id.clone(),
                         status: one.status.clone(),
                         adopted: true,
                         response,
                         journal_error: None,
-                    }));
+                    })));
                 }
                 [] => {
                     unproven = found.unproven.into_iter().cloned().collect();

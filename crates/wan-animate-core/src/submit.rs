@@ -133,7 +133,7 @@ impl Client {
         rq.request_id = cause.request_id().map(str::to_owned);
         rq.deadline = deadline;
         match self.reconcile_create(&rq).await {
-            Ok(Reconciled::Adopted(t)) => Ok(t),
+            Ok(Reconciled::Adopted(t)) => Ok(*t),
             Ok(Reconciled::NothingFound { unproven }) if unproven.is_empty() => Err(may_exist(
                 "no matching task appeared in the task list".to_owned(),
             )),

@@ -89,9 +89,7 @@ fn service(
             .with_header("date", &date),
             ("GET", "/api/v1/tasks") => {
                 let (arrived, failed) = *window.lock().unwrap();
-                match page(&list(arrived, failed)) {
-                    r => r.with_header("date", &date),
-                }
+                page(&list(arrived, failed)).with_header("date", &date)
             }
             _ => MockReply::json(404, r#"{"code":"NotFound","message":"Not found!"}"#),
         }
