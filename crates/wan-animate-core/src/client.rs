@@ -378,19 +378,40 @@ impl Client {
         .with_hint("allow more time (--timeout), or retry later")
     }
 
-    /// An idempotent task-API call with retries of transient failures, bounded by `deadline`
-    /// (and the handle's), paced by the shared task-API budget.
+    /// An idempotent API call with retries of transient failures, bounded by `deadline`
+    /// (and the handle's).
     pub(crate) async fn call<T: DeserializeOwned>(
         &self,
         operation: &str,
         build: &(dyn Fn() -> Result<HttpRequest, Error> + Send + Sync),
         deadline: Option<Instant>,
     ) -> Result<T, Error> {
+        self.call_paced(operation, build, deadline, false).await
+    }
+
+    /// [`call`](Self::call) for the task API (get, list, cancel): every attempt is paced by
+    /// the shared task-API budget.
+    pub(crate) async fn task_call<T: DeserializeOwned>(
+        &self,
+        operation: &str,
+        build: &(dyn Fn() -> Result<HttpRequest, Error> + Send + Sync),
+        deadline: Option<Instant>,
+    ) -> Result<T, Error> {
+        self.call_paced(operation, build, deadline, true).await
+    }
+
+    async fn call_paced<T: DeserializeOwned>(
+        &self,
+        operation: &str,
+        build: &(dyn Fn() -> Result<HttpRequest, Error> + Send + Sync),
+        deadline: Option<Instant>,
+        task_api: bool,
+    ) -> Result<T, Error> {
         let deadline = self.effective_deadline(deadline);
         let policy = self.inner.config.retry().clone();
         let mut attempt = 0u32;
         loop {
-            if let Some(budget) = &self.inner.task_api_budget {
+            if let Some(budget) = self.inner.task_api_budget.as_ref().filter(|_| task_api) {
                 if !budget.acquire(deadline).await {
                     return Err(Self::deadline_passed(operation));
                 }

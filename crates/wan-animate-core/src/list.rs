@@ -38,7 +38,7 @@ impl Client {
         let config = self.inner.config.clone();
         let q = query.clone();
         let page: ListTasksResponse = self
-            .call(
+            .task_call(
                 "list tasks",
                 &move || protocol::build_list_request(&config, &q),
                 deadline,

@@ -33,7 +33,7 @@ impl Client {
         let config = self.inner.config.clone();
         let id = task_id.to_owned();
         let result: Result<TaskResponse, Error> = self
-            .call(
+            .task_call(
                 "get task",
                 &move || protocol::build_get_request(&config, &id),
                 deadline,
@@ -62,7 +62,7 @@ impl Client {
         let config = self.inner.config.clone();
         let id = task_id.to_owned();
         let result = self
-            .call::<CancelTaskResponse>(
+            .task_call::<CancelTaskResponse>(
                 "cancel task",
                 &move || protocol::build_cancel_request(&config, &id),
                 deadline,
