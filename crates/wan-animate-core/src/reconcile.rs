@@ -203,7 +203,8 @@ impl Client {
     /// when it is provably that request's (see the module rules above and docs/adr/0005).
     /// Usable by `submit` and by a batch runner after a crash. Bounded by the request's
     /// deadline and the handle's; reads at most [`RECONCILE_MAX_PAGES`] pages per look,
-    /// and looks twice at most (the second time after `settle`).
+    /// and looks twice at most (the second time after `settle`). An adopted task is
+    /// remembered (never adopted again) and written to the journal, if any.
     ///
     /// ```no_run
     /// # async fn demo(client: wan_animate_core::Client, sent: std::time::SystemTime) -> Result<(), wan_animate_core::Error> {
@@ -285,13 +286,16 @@ impl Client {
                         out.task_status = one.status.clone();
                     }
                     response.request_id = one.request_id.clone();
+                    // Known from now on, and journaled like a created task.
+                    let journal_error =
+                        self.record_task(&one.task_id, &request.model, one.request_id.clone());
                     return Ok(Reconciled::Adopted(Box::new(SubmittedTask {
                         task_id: one.task_id.clone(),
                         request_id: one.request_id.clone(),
                         status: one.status.clone(),
                         adopted: true,
                         response,
-                        journal_error: None,
+                        journal_error,
                     })));
                 }
                 [] => {

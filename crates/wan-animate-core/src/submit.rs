@@ -84,25 +84,40 @@ impl Client {
             if let Some(r) = &task.request_id {
                 span.record("request_id", r.as_str());
             }
-            self.remember(&task.task_id);
-            if let Some(journal) = &self.journal {
-                let entry = JournalEntry::new(
-                    task.task_id.clone(),
-                    request.model.as_str(),
-                    self.inner.config.base_url(),
-                    task.request_id.clone(),
-                    self.inner.clock.wall_now(),
-                );
-                if let Err(e) = journal.record(&entry) {
-                    let text = format!("could not record task {} in {}: {e}", task.task_id, journal.path().display());
-                    tracing::warn!("{text}");
-                    task.journal_error = Some(text);
-                }
+            if !task.adopted {
+                // Adopted tasks were recorded by the reconciliation.
+                task.journal_error = self.record_task(&task.task_id, request.model.as_str(), task.request_id.clone());
             }
             Ok(task)
         }
         .instrument(span)
         .await
+    }
+
+    /// Remembers a task this client created or adopted, and writes it to the journal if any.
+    /// Returns why the journal write failed, if it did (the task exists all the same).
+    pub(crate) fn record_task(
+        &self,
+        task_id: &str,
+        model: &str,
+        request_id: Option<String>,
+    ) -> Option<String> {
+        self.remember(task_id);
+        let journal = self.journal.as_ref()?;
+        let entry = JournalEntry::new(
+            task_id,
+            model,
+            self.inner.config.base_url(),
+            request_id,
+            self.inner.clock.wall_now(),
+        );
+        let e = journal.record(&entry).err()?;
+        let text = format!(
+            "could not record task {task_id} in {}: {e}",
+            journal.path().display()
+        );
+        tracing::warn!("{text}");
+        Some(text)
     }
 
     async fn reconcile_submit(

@@ -169,10 +169,16 @@ async fn the_task_with_the_failed_answers_request_id_is_adopted_among_others() {
             ]
         },
     );
-    let task = client(&http, &clock).submit(&request()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let journal = TaskJournal::new(dir.path().join("tasks.jsonl"));
+    let c = client(&http, &clock).with_journal(journal.clone());
+    let task = c.submit(&request()).await.unwrap();
     assert_eq!(task.task_id, "ours");
     assert!(task.adopted);
     assert_eq!(task.request_id.as_deref(), Some("rid-500"));
+    let entries = journal.entries().unwrap();
+    assert_eq!(entries.len(), 1, "the adopted task is journaled once");
+    assert_eq!(entries[0].task_id, "ours");
 }
 
 #[tokio::test]
