@@ -380,6 +380,7 @@ impl Client {
 
     /// An idempotent API call with retries of transient failures, bounded by `deadline`
     /// (and the handle's).
+    #[cfg_attr(not(feature = "rt-tokio"), allow(dead_code))]
     pub(crate) async fn call<T: DeserializeOwned>(
         &self,
         operation: &str,
