@@ -7,8 +7,11 @@
 //! - [`Error`]: one error type that always carries what the service said and a [`ErrorKind`].
 //!
 //! Paid tasks are never lost or paid twice: `submit` hands out the task id before anything
-//! waits, retries the create request only when nothing can have been created, and reconciles
-//! with the task list after an ambiguous failure.
+//! waits, retries the create request only when nothing can have been created, reconciles
+//! with the task list after an ambiguous failure (adopting only a task provably its own:
+//! [`Client::reconcile_create`]), and records every task in a [`TaskJournal`] when one is
+//! configured. [`TaskOutcome`] is the one mapping from a finished task to a result; every
+//! operation can be bounded with [`Client::with_deadline`].
 //!
 //! ```
 //! use wan_animate_core::test_util::{MockHttp, MockReply};
@@ -33,29 +36,56 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod config;
+#[cfg(feature = "rt-tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "rt-tokio")))]
 pub mod download;
+// Some helpers serve only the file-based parts (uploads, downloads).
+#[cfg_attr(not(feature = "rt-tokio"), allow(dead_code))]
 pub mod error;
 pub mod http;
+#[cfg(feature = "rt-tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "rt-tokio")))]
 pub mod input;
+pub mod journal;
 pub mod poll;
 pub mod predict;
 pub mod progress;
 pub mod protocol;
 pub mod retry;
 pub mod rt;
+#[cfg(feature = "rt-tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "rt-tokio")))]
 pub mod upload;
 
+mod budget;
 mod client;
+mod list;
+mod outcome;
+mod reconcile;
+mod signals;
+mod skew;
+mod submit;
+mod wait;
 
 #[cfg(feature = "test-util")]
 #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
 pub mod test_util;
 
 pub use ::http as http_types;
-pub use client::{Client, ClientBuilder, SubmittedTask, reconcile_candidates};
+pub use client::{Client, ClientBuilder};
+pub use journal::{JournalEntry, TaskJournal};
+pub use list::LIST_ALL_MAX_PAGES;
+pub use outcome::TaskOutcome;
+// Kept until batch uses the lifecycle (`Client::reconcile_create`).
 pub use config::{ApiKey, ClientConfig, Region};
 pub use error::{Error, ErrorKind, classify};
 pub use poll::{PollPolicy, TaskEvent};
+#[doc(hidden)]
+pub use reconcile::reconcile_candidates;
+pub use reconcile::{RECONCILE_MAX_PAGES, ReconcileRequest, Reconciled};
 pub use retry::RetryPolicy;
+pub use signals::CompletionSignals;
+pub use submit::SubmittedTask;
+#[cfg(feature = "rt-tokio")]
 pub use upload::{AnimateJob, AnimateSubmission, UploadedFile};
 pub use wan_animate_types as types;

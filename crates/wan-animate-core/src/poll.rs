@@ -1,8 +1,11 @@
 //! Waiting for a task: a policy, the events a wait produces, and the pure schedule.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use wan_animate_types::{TaskResponse, TaskStatus};
+
+use crate::error::Error;
+use crate::outcome::TaskOutcome;
 
 /// How a task is polled.
 ///
@@ -27,6 +30,9 @@ pub struct PollPolicy {
     pub max_wait: Option<Duration>,
     /// At the deadline, cancel the task if it is still `PENDING` (it is not billed then).
     pub cancel_on_deadline: bool,
+    /// With [`CompletionSignals`](crate::CompletionSignals) configured, the wait queries at
+    /// once on a signal and otherwise only this often (a safety net for lost notifications).
+    pub signal_safety_interval: Duration,
 }
 
 impl Default for PollPolicy {
@@ -40,6 +46,7 @@ impl Default for PollPolicy {
             jitter: true,
             max_wait: None,
             cancel_on_deadline: false,
+            signal_safety_interval: Duration::from_secs(60),
         }
     }
 }
@@ -75,6 +82,12 @@ impl PollPolicy {
         self
     }
 
+    /// Sets the safety poll interval used between completion signals.
+    pub fn with_signal_safety_interval(mut self, d: Duration) -> Self {
+        self.signal_safety_interval = d;
+        self
+    }
+
     /// Disables jitter (deterministic schedules in tests).
     pub fn without_jitter(mut self) -> Self {
         self.jitter = false;
@@ -88,10 +101,11 @@ impl PollPolicy {
         Duration::from_secs_f64(secs.min(self.max_delay.as_secs_f64()))
     }
 
-    pub(crate) fn jittered_delay(&self, n: u32) -> Duration {
+    /// The wait after query `n` with jitter drawn from `unit` in [0, 1). Pure.
+    pub(crate) fn jittered_delay(&self, n: u32, unit: f64) -> Duration {
         let d = self.delay(n);
         if self.jitter {
-            d.mul_f64(0.9 + 0.2 * crate::retry::unit_random())
+            d.mul_f64(0.9 + 0.2 * unit.clamp(0.0, 1.0))
         } else {
             d
         }
@@ -113,4 +127,190 @@ pub enum TaskEvent {
     },
     /// The task succeeded; the stream ends after this.
     Finished(TaskResponse),
+}
+
+/// What a wait does next.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum PollStep {
+    /// Query the task now.
+    Query,
+    /// Wait this long (or until a completion signal), then ask again.
+    Wait(Duration),
+    /// The deadline passed: give up (the caller builds the error, and may cancel).
+    GiveUp,
+}
+
+/// The decisions of one wait, without I/O: when to query, what an answer means, which events
+/// it produces. The I/O loop (`Client::watch_with`) feeds it times and answers.
+#[derive(Debug, Clone)]
+pub(crate) struct PollState {
+    policy: PollPolicy,
+    pub(crate) started: Instant,
+    deadline: Option<Instant>,
+    polls: u32,
+    /// Whether the wait has been told to sleep since its last query.
+    waited: bool,
+    signals: bool,
+    pub(crate) last: Option<TaskStatus>,
+}
+
+/// What one answer produced: at most one status event, then maybe the end of the wait.
+#[derive(Debug)]
+pub(crate) struct Observed {
+    pub(crate) event: Option<TaskEvent>,
+    pub(crate) end: Option<Result<TaskEvent, Error>>,
+}
+
+impl PollState {
+    /// A wait started at `now`, bounded by the policy's `max_wait` and `deadline`, the
+    /// earlier of the two. `signals`: completion signals are configured.
+    pub(crate) fn new(
+        policy: PollPolicy,
+        now: Instant,
+        deadline: Option<Instant>,
+        signals: bool,
+    ) -> Self {
+        let own = policy.max_wait.map(|w| now + w);
+        let deadline = match (own, deadline) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        Self {
+            policy,
+            started: now,
+            deadline,
+            polls: 0,
+            waited: false,
+            signals,
+            last: None,
+        }
+    }
+
+    /// The deadline of the whole wait.
+    pub(crate) fn deadline(&self) -> Option<Instant> {
+        self.deadline
+    }
+
+    /// The policy.
+    pub(crate) fn policy(&self) -> &PollPolicy {
+        &self.policy
+    }
+
+    /// The next step at `now`; `unit` in [0, 1) draws the jitter.
+    pub(crate) fn next(&mut self, now: Instant, unit: f64) -> PollStep {
+        if self.deadline.is_some_and(|d| now >= d) {
+            return PollStep::GiveUp;
+        }
+        if self.polls == 0 || self.waited {
+            self.waited = false;
+            return PollStep::Query;
+        }
+        let mut delay = if self.signals {
+            self.policy.signal_safety_interval
+        } else {
+            self.policy.jittered_delay(self.polls - 1, unit)
+        };
+        if let Some(d) = self.deadline {
+            delay = delay.min(d.saturating_duration_since(now));
+        }
+        self.waited = true;
+        PollStep::Wait(delay)
+    }
+
+    /// A query is being sent.
+    pub(crate) fn queried(&mut self) {
+        self.polls += 1;
+    }
+
+    /// The service answered `task` at `now`.
+    pub(crate) fn observe(&mut self, task: TaskResponse, now: Instant) -> Observed {
+        let status = task.output.task_status.clone();
+        let changed = self.last.as_ref() != Some(&status);
+        let previous = self.last.replace(status);
+        let outcome = TaskOutcome::from_response(&task);
+        let event = changed.then(|| TaskEvent::Status {
+            task: task.clone(),
+            previous,
+            elapsed: now.saturating_duration_since(self.started),
+        });
+        let end = match outcome {
+            TaskOutcome::Running(_) => None,
+            TaskOutcome::Succeeded => Some(Ok(TaskEvent::Finished(task))),
+            TaskOutcome::Failed(e) => Some(Err(e)),
+        };
+        Observed { event, end }
+    }
+
+    /// Whether a failed query at `now` was cut by the wait's deadline.
+    pub(crate) fn cut_by_deadline(&self, now: Instant) -> bool {
+        self.deadline.is_some_and(|d| now >= d)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn task(status: &str) -> TaskResponse {
+        serde_json::from_str(&format!(
+            r#"{{"output":{{"task_id":"t","task_status":"{status}"}}}}"#
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn the_schedule_queries_at_once_then_backs_off_within_the_deadline() {
+        let t0 = Instant::now();
+        let policy = PollPolicy::default()
+            .with_initial_delay(Duration::from_secs(5))
+            .with_multiplier(2.0)
+            .with_max_delay(Duration::from_secs(15))
+            .with_max_wait(Duration::from_secs(22))
+            .without_jitter();
+        let mut st = PollState::new(policy, t0, None, false);
+        let mut now = t0;
+        let mut waits = Vec::new();
+        loop {
+            match st.next(now, 0.5) {
+                PollStep::Query => {
+                    st.queried();
+                    assert!(st.observe(task("RUNNING"), now).end.is_none());
+                }
+                PollStep::Wait(d) => {
+                    waits.push(d.as_secs());
+                    now += d;
+                }
+                PollStep::GiveUp => break,
+            }
+        }
+        assert_eq!(waits, [5, 10, 7], "5, 10, then cut to the 22 s deadline");
+        assert_eq!(st.last, Some(TaskStatus::Running));
+    }
+
+    #[test]
+    fn with_signals_only_the_safety_interval_is_slept() {
+        let t0 = Instant::now();
+        let policy = PollPolicy::default().with_signal_safety_interval(Duration::from_secs(90));
+        let mut st = PollState::new(policy, t0, Some(t0 + Duration::from_secs(100)), true);
+        assert_eq!(st.next(t0, 0.0), PollStep::Query);
+        st.queried();
+        assert_eq!(st.next(t0, 0.0), PollStep::Wait(Duration::from_secs(90)));
+        assert_eq!(st.next(t0, 0.0), PollStep::Query);
+        st.queried();
+        let later = t0 + Duration::from_secs(95);
+        assert_eq!(st.next(later, 0.0), PollStep::Wait(Duration::from_secs(5)));
+    }
+
+    #[test]
+    fn events_come_once_per_status_and_terminal_answers_end_the_wait() {
+        let t0 = Instant::now();
+        let mut st = PollState::new(PollPolicy::default(), t0, None, false);
+        assert!(st.observe(task("PENDING"), t0).event.is_some());
+        assert!(st.observe(task("PENDING"), t0).event.is_none());
+        let o = st.observe(task("SUCCEEDED"), t0);
+        assert!(o.event.is_some());
+        assert!(matches!(o.end, Some(Ok(TaskEvent::Finished(_)))));
+        let o = st.observe(task("CANCELED"), t0);
+        assert!(matches!(o.end, Some(Err(_))));
+    }
 }

@@ -104,3 +104,15 @@ impl Sleep for TokioSleep {
         tokio::time::sleep(duration)
     }
 }
+
+/// Formats a wall-clock time as an HTTP `Date` value (IMF-fixdate, whole seconds), as a
+/// server stamps its answers: handy for mock servers that play a clock offset.
+///
+/// ```
+/// use std::time::{Duration, UNIX_EPOCH};
+/// let t = UNIX_EPOCH + Duration::from_secs(784_111_777);
+/// assert_eq!(wan_animate_core::rt::http_date(t), "Sun, 06 Nov 1994 08:49:37 GMT");
+/// ```
+pub fn http_date(t: SystemTime) -> String {
+    crate::skew::format_http_date(crate::skew::unix_ms(t))
+}

@@ -2,8 +2,8 @@
 //! mode × operation. Fake clock: nothing really sleeps. Submit must reach the server at most
 //! once on every ambiguous failure, and the reconcile path adopts the existing task.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use wan_animate_core::http::TransportError;
@@ -104,7 +104,10 @@ fn ambiguous_for_submit(f: Failure) -> bool {
 }
 
 /// A service where the first request to `target` fails with `failure` and everything else
-/// succeeds. The task list shows `list_tasks` tasks created "now" (for reconciliation).
+/// succeeds. A failed create still creates the task (the worst case for paying twice); the
+/// task list then shows `list_tasks` tasks of the model created at that moment: the first
+/// is the failed create's (its `request_id` is the error answer's, `rid-err`), the others
+/// are other requests'.
 fn service(
     clock: ManualClock,
     target: &'static str,
@@ -113,21 +116,27 @@ fn service(
     list_tasks: usize,
 ) -> MockHttp {
     let failed = Arc::new(AtomicUsize::new(0));
+    let created_at = Arc::new(Mutex::new(None::<i64>));
     MockHttp::new(move |req: &RecordedRequest| {
-        let is_target = req.path() == target && req.method.as_str() == target_method;
-        if is_target && failed.fetch_add(1, Ordering::SeqCst) == 0 {
-            return failure_reply(failure);
-        }
         let now = EpochMillis::from_system_time(wan_animate_core::rt::Clock::wall_now(&clock))
             .as_millis();
+        let is_target = req.path() == target && req.method.as_str() == target_method;
+        if is_target && failed.fetch_add(1, Ordering::SeqCst) == 0 {
+            *created_at.lock().unwrap() = Some(now);
+            return failure_reply(failure);
+        }
         match (req.method.as_str(), req.path()) {
             ("POST", CREATE) => MockReply::json(
                 200,
                 r#"{"output":{"task_id":"new-task","task_status":"PENDING"},"request_id":"rid-create"}"#,
             ),
             ("GET", "/api/v1/tasks") => {
+                let at = created_at.lock().unwrap().unwrap_or(now);
                 let data: Vec<String> = (0..list_tasks)
-                    .map(|i| format!(r#"{{"task_id":"existing-{i}","status":"PENDING","model_name":"wan2.2-animate-mix","gmt_create":{now},"request_id":"rid-orig-{i}"}}"#))
+                    .map(|i| {
+                        let rid = if i == 0 { "rid-err".to_owned() } else { format!("rid-orig-{i}") };
+                        format!(r#"{{"task_id":"existing-{i}","status":"PENDING","model_name":"wan2.2-animate-mix","gmt_create":{at},"request_id":"{rid}"}}"#)
+                    })
                     .collect();
                 MockReply::json(
                     200,
@@ -228,15 +237,14 @@ async fn throttled_submit_honours_retry_after() {
 
 #[tokio::test]
 async fn ambiguous_submit_with_no_or_several_candidates_says_the_task_may_exist() {
-    for (candidates, needle) in [(0usize, "no matching task"), (2, "existing-0, existing-1")] {
+    // Without a request id to match (a timeout), two tasks in the window are two candidates.
+    for (candidates, failure, needle) in [
+        (0usize, Failure::Internal500, "no matching task"),
+        (2, Failure::TimeoutAfterSend, "existing-0 (PENDING"),
+        (2, Failure::TimeoutAfterSend, "existing-1 (PENDING"),
+    ] {
         let clock = ManualClock::new();
-        let http = service(
-            clock.clone(),
-            CREATE,
-            "POST",
-            Failure::Internal500,
-            candidates,
-        );
+        let http = service(clock.clone(), CREATE, "POST", failure, candidates);
         let e = client(http.clone(), clock)
             .submit(&request())
             .await

@@ -77,20 +77,21 @@ async fn submit_inputs(
     if input.no_check_image {
         job = job.with_check_image(false);
     }
+    // Core records the task in the journal before `submit` returns.
+    let client = journal::attach(&ctx.client);
     if let Some(bar) = byte_bar(ctx.printer.progress, "upload") {
         let bar = Arc::new(bar);
         job = job.with_progress(feed((*bar).clone()));
-        let submission = ctx.client.submit_animate(job).await;
+        let submission = client.submit_animate(job).await;
         bar.finish_and_clear();
-        return finish_submit(ctx, input, submission);
+        return finish_submit(ctx, submission);
     }
-    let submission = ctx.client.submit_animate(job).await;
-    finish_submit(ctx, input, submission)
+    let submission = client.submit_animate(job).await;
+    finish_submit(ctx, submission)
 }
 
 fn finish_submit(
     ctx: &Context,
-    input: &TaskInputArgs,
     submission: Result<wan_animate_core::AnimateSubmission, wan_animate_core::Error>,
 ) -> Result<(SubmittedTask, Vec<serde_json::Value>), Failure> {
     let submission = submission.map_err(Failure::from)?;
@@ -107,13 +108,12 @@ fn finish_submit(
     };
     ctx.printer
         .note(&format!("task {} submitted{adopted}", task.task_id));
-    if let Err(e) = journal::record(
-        &task.task_id,
-        input.model.as_str(),
-        &ctx.base_url,
-        task.request_id.as_deref(),
-    ) {
-        ctx.printer.warn(&e);
+    if let Some(e) = &task.journal_error {
+        // The journal could not keep it: say where the task lives.
+        ctx.printer.warn(&format!(
+            "{e}; the task lives at {}: keep its id",
+            wan_animate_core::journal::redact_base_url(&ctx.base_url)
+        ));
     }
     Ok((task, uploaded))
 }

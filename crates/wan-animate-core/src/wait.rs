@@ -1,0 +1,244 @@
+//! Reading one task: get, cancel, and waiting for it (a stream of events) around the pure
+//! poll state machine of `poll.rs`.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use futures_core::Stream;
+use tracing::Instrument;
+use wan_animate_types::{CancelTaskResponse, TaskResponse, TaskStatus};
+
+use crate::client::Client;
+use crate::error::{Error, ErrorKind};
+use crate::poll::{PollPolicy, PollState, PollStep, TaskEvent};
+use crate::protocol;
+use crate::signals::Subscription;
+
+impl Client {
+    /// Queries a task once (retrying transient failures), within the handle's deadline.
+    pub async fn get(&self, task_id: &str) -> Result<TaskResponse, Error> {
+        self.get_until(task_id, None).await
+    }
+
+    pub(crate) async fn get_until(
+        &self,
+        task_id: &str,
+        deadline: Option<Instant>,
+    ) -> Result<TaskResponse, Error> {
+        let span = tracing::debug_span!(
+            "wan_animate.get",
+            task_id,
+            request_id = tracing::field::Empty
+        );
+        let config = self.inner.config.clone();
+        let id = task_id.to_owned();
+        let result: Result<TaskResponse, Error> = self
+            .task_call(
+                "get task",
+                &move || protocol::build_get_request(&config, &id),
+                deadline,
+            )
+            .instrument(span.clone())
+            .await;
+        if let Ok(t) = &result {
+            if let Some(r) = &t.request_id {
+                span.record("request_id", r.as_str());
+            }
+        }
+        result.map_err(|e| e.with_task_id(task_id))
+    }
+
+    /// Cancels a `PENDING` task (a running task cannot be canceled: `UnsupportedOperation`).
+    pub async fn cancel(&self, task_id: &str) -> Result<CancelTaskResponse, Error> {
+        self.cancel_until(task_id, None).await
+    }
+
+    async fn cancel_until(
+        &self,
+        task_id: &str,
+        deadline: Option<Instant>,
+    ) -> Result<CancelTaskResponse, Error> {
+        let span = tracing::info_span!("wan_animate.cancel", task_id);
+        let config = self.inner.config.clone();
+        let id = task_id.to_owned();
+        let result = self
+            .task_call::<CancelTaskResponse>(
+                "cancel task",
+                &move || protocol::build_cancel_request(&config, &id),
+                deadline,
+            )
+            .instrument(span)
+            .await;
+        result.map_err(|e| {
+            let e = e.with_task_id(task_id);
+            if e.code() == Some("UnsupportedOperation") {
+                e.with_hint(
+                    "only PENDING tasks can be canceled; a RUNNING task finishes (and is billed)",
+                )
+            } else {
+                e
+            }
+        })
+    }
+
+    /// Waits until the task ends, with the client's poll policy. `SUCCEEDED` is `Ok`; `FAILED`,
+    /// `CANCELED` and `UNKNOWN` are errors of their own kinds, each carrying the task id
+    /// (see [`TaskOutcome`](crate::TaskOutcome)).
+    pub async fn wait(&self, task_id: &str) -> Result<TaskResponse, Error> {
+        self.wait_with(task_id, &self.inner.config.poll().clone())
+            .await
+    }
+
+    /// [`wait`](Self::wait) with another policy (deadline, cancel-on-deadline, pacing).
+    pub async fn wait_with(
+        &self,
+        task_id: &str,
+        policy: &PollPolicy,
+    ) -> Result<TaskResponse, Error> {
+        use futures_util::StreamExt;
+        let mut events = std::pin::pin!(self.watch_with(task_id, policy));
+        let mut last = None;
+        while let Some(event) = events.next().await {
+            match event? {
+                TaskEvent::Finished(t) => return Ok(t),
+                TaskEvent::Status { task, .. } => last = Some(task),
+            }
+        }
+        last.ok_or_else(|| {
+            Error::new(ErrorKind::Decode, "the wait ended without a status").with_task_id(task_id)
+        })
+    }
+
+    /// The status changes of a task as a stream, with the client's poll policy.
+    pub fn watch(
+        &self,
+        task_id: &str,
+    ) -> impl Stream<Item = Result<TaskEvent, Error>> + Send + use<> {
+        self.watch_with(task_id, &self.inner.config.poll().clone())
+    }
+
+    /// The status changes of a task as a stream: a `Status` event for the first answer and for
+    /// every change, then `Finished` on success, or one error (failed, canceled, unknown,
+    /// deadline). One monotonic deadline (the policy's `max_wait`, cut by the handle's
+    /// deadline) bounds the whole wait and every request in it. With completion signals
+    /// configured, a signal for this task makes it query at once.
+    pub fn watch_with(
+        &self,
+        task_id: &str,
+        policy: &PollPolicy,
+    ) -> impl Stream<Item = Result<TaskEvent, Error>> + Send + use<> {
+        struct State {
+            client: Client,
+            task_id: String,
+            poll: PollState,
+            subscription: Option<Subscription>,
+            queue: VecDeque<Result<TaskEvent, Error>>,
+            done: bool,
+        }
+        let signals = self.inner.signals.as_ref();
+        let state = State {
+            client: self.clone(),
+            task_id: task_id.to_owned(),
+            poll: PollState::new(policy.clone(), self.now(), self.deadline, signals.is_some()),
+            // Listen from the start, so a signal between two queries is never missed.
+            subscription: signals.map(|s| s.subscribe(task_id)),
+            queue: VecDeque::new(),
+            done: false,
+        };
+        futures_util::stream::unfold(state, |mut st| async move {
+            loop {
+                if let Some(item) = st.queue.pop_front() {
+                    return Some((item, st));
+                }
+                if st.done {
+                    return None;
+                }
+                let step = st.poll.next(st.client.now(), crate::retry::unit_random());
+                match step {
+                    PollStep::Wait(d) => {
+                        st.client.sleep_or_signal(d, st.subscription.as_mut()).await;
+                        continue;
+                    }
+                    PollStep::GiveUp => {
+                        st.done = true;
+                        let e = st.client.deadline_error(&st.task_id, &st.poll).await;
+                        st.queue.push_back(Err(e));
+                        continue;
+                    }
+                    PollStep::Query => {}
+                }
+                st.poll.queried();
+                match st.client.get_until(&st.task_id, st.poll.deadline()).await {
+                    Ok(task) => {
+                        let observed = st.poll.observe(task, st.client.now());
+                        st.queue.extend(observed.event.map(Ok));
+                        if let Some(end) = observed.end {
+                            st.done = true;
+                            st.queue.push_back(end);
+                        }
+                    }
+                    Err(e)
+                        if st.poll.cut_by_deadline(st.client.now())
+                            && e.kind() == ErrorKind::Timeout =>
+                    {
+                        // The deadline cut the request in flight.
+                        st.done = true;
+                        let e = st.client.deadline_error(&st.task_id, &st.poll).await;
+                        st.queue.push_back(Err(e));
+                    }
+                    Err(e) => {
+                        st.done = true;
+                        st.queue.push_back(Err(e));
+                    }
+                }
+            }
+        })
+    }
+
+    /// Sleeps `d`, or less when a completion signal for the task comes first.
+    async fn sleep_or_signal(&self, d: Duration, subscription: Option<&mut Subscription>) {
+        match subscription {
+            None => self.sleep(d).await,
+            Some(sub) => {
+                use futures_util::future::select;
+                let sleep = self.inner.sleep.sleep(d);
+                let signal = std::pin::pin!(sub.signaled());
+                select(sleep, signal).await;
+            }
+        }
+    }
+
+    async fn deadline_error(&self, task_id: &str, poll: &PollState) -> Error {
+        let last = poll.last.clone();
+        let waited = self.now().saturating_duration_since(poll.started);
+        let state = last
+            .as_ref()
+            .map(|s| s.as_str().to_owned())
+            .unwrap_or_else(|| "not yet known".into());
+        let mut summary = format!(
+            "gave up waiting for task {task_id} after {:.0} s; its last status was {state}",
+            waited.as_secs_f64()
+        );
+        if poll.policy().cancel_on_deadline && last == Some(TaskStatus::Pending) {
+            // A short grace past the deadline for this one request (the handle's deadline
+            // is extended for it: canceling is what the caller asked for at the deadline).
+            let grace =
+                self.now() + Duration::from_secs(10).min(self.inner.config.request_timeout());
+            let mut unbounded = self.clone();
+            unbounded.deadline = None;
+            match unbounded.cancel_until(task_id, Some(grace)).await {
+                Ok(_) => summary.push_str("; it was still PENDING and has been canceled as asked"),
+                Err(e) => summary.push_str(&format!("; canceling it failed: {e}")),
+            }
+        } else {
+            summary.push_str("; it keeps running on the service");
+        }
+        let mut e = Error::new(ErrorKind::Timeout, summary)
+            .with_task_id(task_id)
+            .with_hint(format!("resume with: wan-animate wait {task_id}"));
+        if let Some(s) = last {
+            e = e.with_last_status(s);
+        }
+        e
+    }
+}
