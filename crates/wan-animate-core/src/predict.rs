@@ -259,7 +259,10 @@ impl PredictiveSchedule {
             if until <= t.min_sparse {
                 return until.max(Duration::from_millis(100));
             }
-            return until.mul_f64(t.sparse_fraction).max(t.min_sparse).min(until);
+            return until
+                .mul_f64(t.sparse_fraction)
+                .max(t.min_sparse)
+                .min(until);
         }
         if elapsed <= window_end {
             return t.dense;
