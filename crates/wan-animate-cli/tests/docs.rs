@@ -35,6 +35,7 @@ fn every_subcommand_and_exit_code_is_documented() {
         "upload",
         "check",
         "sim",
+        "listen",
         "completions",
     ] {
         assert!(md.contains(&format!("## `wan-animate {cmd}`")), "{cmd}");
