@@ -308,7 +308,8 @@ impl ClientConfig {
                 }
             },
         };
-        let from = |source: Option<&str>| source.map(|n| format!(" (from {n})")).unwrap_or_default();
+        let from =
+            |source: Option<&str>| source.map(|n| format!(" (from {n})")).unwrap_or_default();
         let mut config = Self::new(key);
         let base = pick(
             &overrides.base_url,
@@ -326,7 +327,10 @@ impl ClientConfig {
         );
         if let Some((ws, source)) = &workspace {
             check_workspace(ws).map_err(|e| {
-                Error::bad_setting(Setting::Workspace, format!("{}{}", e.summary(), from(*source)))
+                Error::bad_setting(
+                    Setting::Workspace,
+                    format!("{}{}", e.summary(), from(*source)),
+                )
             })?;
         }
         match (base, region, workspace) {
@@ -402,9 +406,14 @@ impl ClientConfig {
     pub fn validate(&self) -> Result<(), Error> {
         let key = self.api_key.expose_secret();
         if key.is_empty() {
-            return Err(Error::config("the API key is empty").with_next_step(NextStep::FixCredentials));
+            return Err(
+                Error::config("the API key is empty").with_next_step(NextStep::FixCredentials)
+            );
         }
-        if key.chars().any(|c| c.is_control() || c.is_whitespace() || !c.is_ascii()) {
+        if key
+            .chars()
+            .any(|c| c.is_control() || c.is_whitespace() || !c.is_ascii())
+        {
             return Err(Error::config(
                 "the API key contains spaces, control or non-ASCII characters; it cannot be sent",
             )
@@ -533,7 +542,11 @@ fn parse_base_url(base: &str) -> Result<http::Uri, Error> {
         _ => return Err(bad("must start with https://")),
     }
     let host = uri.host().unwrap_or_default();
-    if host.trim_start_matches('[').trim_end_matches(']').is_empty() {
+    if host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .is_empty()
+    {
         return Err(bad("has no host"));
     }
     if uri.query().is_some() {
@@ -591,8 +604,11 @@ fn check_workspace(ws: &str) -> Result<(), Error> {
 fn read_key_file(path: &Path) -> Result<Option<String>, Error> {
     use std::io::Read;
     let cannot = |why: String| {
-        Error::config(format!("cannot read the API key file {}: {why}", path.display()))
-            .with_next_step(NextStep::FixCredentials)
+        Error::config(format!(
+            "cannot read the API key file {}: {why}",
+            path.display()
+        ))
+        .with_next_step(NextStep::FixCredentials)
     };
     let meta = match std::fs::metadata(path) {
         Ok(m) => m,

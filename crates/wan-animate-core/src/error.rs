@@ -354,11 +354,24 @@ struct Inner {
 
 fn ids_suffix(task_id: &Option<String>, request_id: &Option<String>) -> String {
     let mut extra = Vec::new();
+    // Ids come from servers: control characters are escaped, never written raw.
+    let shown = |id: &str| -> String {
+        id.chars()
+            .flat_map(|c| {
+                let escaped: Vec<char> = if c.is_control() {
+                    c.escape_default().collect()
+                } else {
+                    vec![c]
+                };
+                escaped
+            })
+            .collect()
+    };
     if let Some(id) = task_id {
-        extra.push(format!("task id {id}"));
+        extra.push(format!("task id {}", shown(id)));
     }
     if let Some(id) = request_id {
-        extra.push(format!("request id {id}"));
+        extra.push(format!("request id {}", shown(id)));
     }
     if extra.is_empty() {
         String::new()

@@ -91,9 +91,7 @@ pub fn check_task_id(id: &str) -> Result<(), Error> {
         return Err(Error::invalid_input("the task id is empty"));
     }
     if id.chars().count() > MAX_TASK_ID_LEN {
-        return Err(bad(&format!(
-            "is longer than {MAX_TASK_ID_LEN} characters"
-        )));
+        return Err(bad(&format!("is longer than {MAX_TASK_ID_LEN} characters")));
     }
     if id.chars().any(|c| c.is_control() || c.is_whitespace()) {
         return Err(bad("contains white space or control characters"));
@@ -303,7 +301,10 @@ mod tests {
     #[test]
     fn task_paths_escape_ids_and_lists_encode_queries() {
         let get = build_get_request(&config(), "a/b?c#d").unwrap();
-        assert_eq!(get.uri(), "https://gw.example/qwen/api/v1/tasks/a%2Fb%3Fc%23d");
+        assert_eq!(
+            get.uri(),
+            "https://gw.example/qwen/api/v1/tasks/a%2Fb%3Fc%23d"
+        );
         let cancel = build_cancel_request(&config(), "t-1").unwrap();
         assert_eq!(
             cancel.uri(),
