@@ -280,6 +280,40 @@ impl ClientConfig {
                 .iter()
                 .find_map(|n| non_empty(var(n)).map(|v| (v, Some(*n))))
         };
+        let from =
+            |source: Option<&str>| source.map(|n| format!(" (from {n})")).unwrap_or_default();
+        let base = pick(
+            &overrides.base_url,
+            &["DASHSCOPE_HTTP_BASE_URL", "DASHSCOPE_BASE_URL"],
+        );
+        let region = match pick(&overrides.region, &["DASHSCOPE_REGION"]) {
+            Some((name, source)) => Some(name.parse::<Region>().map_err(|e| {
+                Error::bad_setting(Setting::Region, format!("{}{}", e.summary(), from(source)))
+            })?),
+            None => None,
+        };
+        let workspace = pick(
+            &overrides.workspace,
+            &["DASHSCOPE_WORKSPACE_ID", "DASHSCOPE_WORKSPACE"],
+        );
+        if let Some((ws, source)) = &workspace {
+            check_workspace(ws).map_err(|e| {
+                Error::bad_setting(
+                    Setting::Workspace,
+                    format!("{}{}", e.summary(), from(*source)),
+                )
+            })?;
+        }
+        if let Some((base, source)) = &base {
+            parse_base_url(base.trim_end_matches('/')).map_err(|e| {
+                Error::bad_setting(
+                    Setting::BaseUrl,
+                    format!("{}{}", e.summary(), from(*source)),
+                )
+            })?;
+        }
+        // The key last, so a bad region or base URL is reported as such even when no key is
+        // configured yet.
         let key = match &overrides.api_key {
             Some(k) if k.trim().is_empty() => {
                 return Err(Error::config("the API key given is empty")
@@ -308,31 +342,7 @@ impl ClientConfig {
                 }
             },
         };
-        let from =
-            |source: Option<&str>| source.map(|n| format!(" (from {n})")).unwrap_or_default();
         let mut config = Self::new(key);
-        let base = pick(
-            &overrides.base_url,
-            &["DASHSCOPE_HTTP_BASE_URL", "DASHSCOPE_BASE_URL"],
-        );
-        let region = match pick(&overrides.region, &["DASHSCOPE_REGION"]) {
-            Some((name, source)) => Some(name.parse::<Region>().map_err(|e| {
-                Error::bad_setting(Setting::Region, format!("{}{}", e.summary(), from(source)))
-            })?),
-            None => None,
-        };
-        let workspace = pick(
-            &overrides.workspace,
-            &["DASHSCOPE_WORKSPACE_ID", "DASHSCOPE_WORKSPACE"],
-        );
-        if let Some((ws, source)) = &workspace {
-            check_workspace(ws).map_err(|e| {
-                Error::bad_setting(
-                    Setting::Workspace,
-                    format!("{}{}", e.summary(), from(*source)),
-                )
-            })?;
-        }
         match (base, region, workspace) {
             (Some((base, source)), _, ws) => {
                 config = config.with_base_url(base).map_err(|e| {

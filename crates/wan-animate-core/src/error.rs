@@ -217,10 +217,13 @@ pub enum NextStep {
         /// How far back to look.
         since: Duration,
     },
-    /// The media breaks a documented limit: probe it locally to see which.
+    /// The media breaks a documented limit: probe it locally to see which, and fix it.
     CheckMedia {
-        /// The file, when known.
-        path: Option<PathBuf>,
+        /// The files, when known (empty when the service did not say which).
+        paths: Vec<PathBuf>,
+        /// Whether the local preflight found the problem (rather than the service): turning
+        /// preflight off lets the service decide instead.
+        preflight: bool,
     },
     /// The API key is missing or wrong, or belongs to another region.
     FixCredentials,
@@ -272,14 +275,20 @@ impl fmt::Display for NextStep {
                 "do not resubmit blindly: first look for the task among the account's {model} tasks of the last {} s",
                 since.as_secs()
             ),
-            NextStep::CheckMedia { path: Some(p) } => write!(
-                f,
-                "the media breaks a documented limit; probe {} locally to see which",
-                p.display()
-            ),
-            NextStep::CheckMedia { path: None } => f.write_str(
-                "the media breaks a documented limit; probe the files locally to see which",
-            ),
+            NextStep::CheckMedia { paths, preflight } => {
+                f.write_str("the media breaks a documented limit; ")?;
+                if paths.is_empty() {
+                    f.write_str("probe the files locally to see which")?;
+                } else {
+                    let names: Vec<String> =
+                        paths.iter().map(|p| p.display().to_string()).collect();
+                    write!(f, "probe {} locally to see which", names.join(" and "))?;
+                }
+                if *preflight {
+                    f.write_str(", fix them, or turn the local preflight off to let the service decide")?;
+                }
+                Ok(())
+            }
             NextStep::FixCredentials => f.write_str(
                 "check the API key and that it belongs to the region of the base URL (keys are region-scoped)",
             ),
@@ -660,7 +669,10 @@ fn default_next_step(operation: &str, kind: ErrorKind, code: Option<&str>) -> Op
         ErrorKind::Auth => NextStep::FixCredentials,
         ErrorKind::Throttled | ErrorKind::Service => NextStep::RetryLater { after: None },
         ErrorKind::InvalidInput if code.is_some_and(|c| c.starts_with("InvalidFile")) => {
-            NextStep::CheckMedia { path: None }
+            NextStep::CheckMedia {
+                paths: Vec::new(),
+                preflight: false,
+            }
         }
         ErrorKind::InvalidInput
             if operation.contains("cancel") && code == Some("UnsupportedOperation") =>

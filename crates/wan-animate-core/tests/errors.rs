@@ -112,7 +112,10 @@ fn service_errors_carry_a_next_step_and_plain_hints_name_no_cli_command() {
         (
             400,
             "InvalidFile.Resolution",
-            NextStep::CheckMedia { path: None },
+            NextStep::CheckMedia {
+                paths: vec![],
+                preflight: false,
+            },
         ),
     ];
     for (status, code, step) in cases {
