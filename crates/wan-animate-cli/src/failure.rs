@@ -296,9 +296,10 @@ mod tests {
             ),
             (
                 NextStep::CheckMedia {
-                    path: Some("me.png".into()),
+                    paths: vec!["me.png".into(), "dance.mp4".into()],
+                    preflight: true,
                 },
-                "wan-animate check me.png",
+                "`wan-animate check me.png dance.mp4` lists every problem), or pass --no-preflight",
             ),
         ];
         for (step, want) in cases {

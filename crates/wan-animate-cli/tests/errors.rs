@@ -236,8 +236,7 @@ fn the_key_file_is_not_read_with_a_key_given_and_a_fifo_is_refused_without_block
         .status()
         .is_ok_and(|s| s.success())
     {
-        eprintln!("mkfifo unavailable; skipped");
-        return;
+        return; // mkfifo unavailable: nothing to test here.
     }
     let rt = runtime();
     let server = rt.block_on(MockServer::start());

@@ -257,8 +257,7 @@ fn a_fifo_as_key_file_is_refused_without_blocking() {
     let fifo = dir.path().join("key-fifo");
     let made = std::process::Command::new("mkfifo").arg(&fifo).status();
     if !made.is_ok_and(|s| s.success()) {
-        eprintln!("mkfifo unavailable; skipped");
-        return;
+        return; // mkfifo unavailable: nothing to test here.
     }
     // Run on a thread so a regression hangs only that thread and the test fails by message.
     let (tx, rx) = std::sync::mpsc::channel();
