@@ -650,6 +650,20 @@ impl Error {
         self
     }
 
+    /// This error's message followed by its causes, each once (`a: b: c`), for a log line or
+    /// a ledger column where `Display` alone would drop the cause. Task and request ids are
+    /// not included (they have their own accessors).
+    ///
+    /// ```
+    /// use wan_animate_core::Error;
+    /// let io = std::io::Error::new(std::io::ErrorKind::PermissionDenied, "denied");
+    /// let e = Error::local_io("write the download", std::path::Path::new("x.mp4"), io);
+    /// assert_eq!(e.full_message(), "could not write the download: x.mp4: denied");
+    /// ```
+    pub fn full_message(&self) -> String {
+        self.summary()
+    }
+
     /// This error's message followed by its causes (`a: b: c`), for errors that wrap it as
     /// text.
     pub(crate) fn summary(&self) -> String {
