@@ -361,21 +361,25 @@ struct Inner {
     source: Option<BoxError>,
 }
 
+/// Text from a server as it goes into a message: control characters (ANSI escapes, CR, LF)
+/// escaped, so printing an error cannot drive a terminal. The raw text stays available
+/// from the accessors ([`Error::message`], [`Error::code`], ...).
+fn escape_controls(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 fn ids_suffix(task_id: &Option<String>, request_id: &Option<String>) -> String {
     let mut extra = Vec::new();
     // Ids come from servers: control characters are escaped, never written raw.
-    let shown = |id: &str| -> String {
-        id.chars()
-            .flat_map(|c| {
-                let escaped: Vec<char> = if c.is_control() {
-                    c.escape_default().collect()
-                } else {
-                    vec![c]
-                };
-                escaped
-            })
-            .collect()
-    };
+    let shown = escape_controls;
     if let Some(id) = task_id {
         extra.push(format!("task id {}", shown(id)));
     }
@@ -435,10 +439,12 @@ impl Error {
         let kind = classify(Some(status), code.as_deref());
         let summary = format!(
             "{operation} failed: HTTP {status}{}{}",
-            code.as_deref().map(|c| format!(" {c}")).unwrap_or_default(),
+            code.as_deref()
+                .map(|c| format!(" {}", escape_controls(c)))
+                .unwrap_or_default(),
             message
                 .as_deref()
-                .map(|m| format!(": {m}"))
+                .map(|m| format!(": {}", escape_controls(m)))
                 .unwrap_or_default()
         );
         let mut e = Self::new(kind, summary);

@@ -193,3 +193,19 @@ async fn hostile_task_ids_never_reach_a_url() {
     assert_eq!(reqs[0].path(), "/api/v1/tasks/a%2F..%2Fb%3Fx%23y");
     assert_eq!(reqs[0].query(), "");
 }
+
+#[test]
+fn service_text_in_display_is_escaped_but_kept_raw_in_the_accessors() {
+    let raw = "bad\n\u{1b}[2Jforged\r";
+    let e = Error::api(
+        "get task",
+        400,
+        Some("InvalidParameter\u{1b}[31m".into()),
+        Some(raw.into()),
+        Some("r\n1".into()),
+    );
+    let shown = e.to_string();
+    assert!(!shown.chars().any(char::is_control), "{shown:?}");
+    assert!(shown.contains("bad\\n"), "{shown}");
+    assert_eq!(e.message(), Some(raw));
+}
