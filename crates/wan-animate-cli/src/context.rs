@@ -76,7 +76,8 @@ impl Context {
         }
         let mut config = ClientConfig::from_env_with(&overrides).map_err(|e| {
             let mut failure = Failure::from(e);
-            if global.api_key.as_deref().is_some_and(|k| k.trim().is_empty()) {
+            let empty_key = global.api_key.as_deref().is_some_and(|k| k.trim().is_empty());
+            if empty_key && failure.exit == Exit::Auth {
                 // clap fills --api-key from DASHSCOPE_API_KEY too: name both.
                 failure.message = "the API key given by --api-key (or DASHSCOPE_API_KEY) is empty; give the key, or unset DASHSCOPE_API_KEY to use the key file".to_owned();
             }

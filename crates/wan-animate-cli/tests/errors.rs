@@ -186,6 +186,14 @@ fn a_bad_region_is_a_usage_error_naming_the_value() {
     );
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(r.stderr.contains("DASHSCOPE_REGION"), "{}", r.stderr);
+    // A bad region is reported as such even with an empty key beside it.
+    let r = cli(
+        home.path(),
+        &[],
+        &["--api-key", "", "--region", "mars", "status", "t-1"],
+    );
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("\"mars\""), "{}", r.stderr);
 }
 
 #[test]
