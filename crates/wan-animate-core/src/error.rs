@@ -86,6 +86,30 @@ impl ErrorKind {
     }
 }
 
+/// The one spelling ([`ErrorKind::as_str`]), so `{kind}` in any message, log or report
+/// reads like the JSON output.
+///
+/// ```
+/// assert_eq!(wan_animate_core::ErrorKind::QuotaOrBilling.to_string(), "quota_or_billing");
+/// ```
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Serialized as its one spelling ([`ErrorKind::as_str`]).
+///
+/// ```
+/// let json = serde_json::to_string(&wan_animate_core::ErrorKind::LocalIo).unwrap();
+/// assert_eq!(json, r#""local_io""#);
+/// ```
+impl serde::Serialize for ErrorKind {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
 /// Classifies a service error by HTTP status and code (spec §9). Codes are an open set and
 /// are matched by prefix; the status decides when the code is unknown.
 ///
