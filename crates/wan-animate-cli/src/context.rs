@@ -1,6 +1,7 @@
 //! Builds the client once per invocation: from flags and the environment, or pointed at an
 //! in-process simulator with `--sim`.
 
+use wan_animate_core::config::ConfigOverrides;
 use wan_animate_core::{Client, ClientConfig};
 
 use crate::args::GlobalArgs;
@@ -56,29 +57,37 @@ impl Context {
                 _sim: Some(sim),
             });
         }
-        let mut config = ClientConfig::from_env().map_err(|e| {
-            Failure::from(e).with_hint(
-                "set DASHSCOPE_API_KEY (or --api-key, DASHSCOPE_API_KEY_FILE_PATH, ~/.dashscope/api_key); or add --sim to run offline against the built-in simulator",
-            )
-        });
+        // One place decides: flags (and the env names clap reads for them) win over the
+        // SDKs' environment names, then the key file, which is not read when a key is given.
+        // A bad region, base URL or workspace is a usage error naming the value (exit 2); a
+        // missing or empty key is an authentication error (exit 3).
+        let mut overrides = ConfigOverrides::new();
         if let Some(key) = &global.api_key {
-            config = Ok(match config {
-                Ok(c) => c.with_api_key(key.clone()),
-                Err(_) => ClientConfig::new(key.clone()),
-            });
+            overrides = overrides.with_api_key(key.clone());
         }
-        let mut config = config?;
         if let Some(region) = &global.region {
-            config = config.with_region_name(region).map_err(Failure::from)?;
+            overrides = overrides.with_region(region.clone());
         }
         if let Some(base) = &global.base_url {
-            config = config.with_base_url(base).map_err(Failure::from)?;
+            overrides = overrides.with_base_url(base.clone());
         }
         if let Some(ws) = &global.workspace {
-            config = config.with_workspace(ws.clone());
+            overrides = overrides.with_workspace(ws.clone());
         }
+        let mut config = ClientConfig::from_env_with(&overrides).map_err(|e| {
+            let mut failure = Failure::from(e);
+            let empty_key = global.api_key.as_deref().is_some_and(|k| k.trim().is_empty());
+            if empty_key && failure.exit == Exit::Auth {
+                // clap fills --api-key from DASHSCOPE_API_KEY too: name both.
+                failure.message = "the API key given by --api-key (or DASHSCOPE_API_KEY) is empty; give the key, or unset DASHSCOPE_API_KEY to use the key file".to_owned();
+            }
+            failure
+        })?;
+        crate::output::register_secret(config.api_key().expose_secret());
         config = config.with_retry(retry_policy(global));
-        let base_url = config.base_url().to_owned();
+        // Recorded in the journal and printed: never with credentials (they are refused
+        // anyway; this keeps it so if that rule ever loosens).
+        let base_url = wan_animate_core::config::redact_userinfo(config.base_url());
         let client = wan_animate_reqwest::client(config).map_err(Failure::from)?;
         Ok(Self {
             client,

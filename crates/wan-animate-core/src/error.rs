@@ -3,6 +3,7 @@
 //! (and the CLI's exit codes) branch on. It never contains the API key.
 
 use std::fmt;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use wan_animate_types::TaskStatus;
@@ -82,6 +83,30 @@ impl ErrorKind {
             self,
             ErrorKind::Throttled | ErrorKind::Service | ErrorKind::Transport | ErrorKind::Timeout
         )
+    }
+}
+
+/// The one spelling ([`ErrorKind::as_str`]), so `{kind}` in any message, log or report
+/// reads like the JSON output.
+///
+/// ```
+/// assert_eq!(wan_animate_core::ErrorKind::QuotaOrBilling.to_string(), "quota_or_billing");
+/// ```
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Serialized as its one spelling ([`ErrorKind::as_str`]).
+///
+/// ```
+/// let json = serde_json::to_string(&wan_animate_core::ErrorKind::LocalIo).unwrap();
+/// assert_eq!(json, r#""local_io""#);
+/// ```
+impl serde::Serialize for ErrorKind {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
     }
 }
 
@@ -165,9 +190,184 @@ pub fn classify(status: Option<u16>, code: Option<&str>) -> ErrorKind {
     }
 }
 
+/// A setting of [`ClientConfig`](crate::ClientConfig) that a [`NextStep::FixSetting`] is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Setting {
+    /// The API key.
+    ApiKey,
+    /// The region.
+    Region,
+    /// The base URL.
+    BaseUrl,
+    /// The workspace id.
+    Workspace,
+}
+
+impl Setting {
+    /// A stable name (`api_key`, `region`, `base_url`, `workspace`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Setting::ApiKey => "api_key",
+            Setting::Region => "region",
+            Setting::BaseUrl => "base_url",
+            Setting::Workspace => "workspace",
+        }
+    }
+}
+
+/// What to do next about an [`Error`], as data: a program branches on it, the CLI renders it
+/// in its own syntax, and its `Display` is plain advice for library users.
+///
+/// ```
+/// use wan_animate_core::error::NextStep;
+/// let step = NextStep::ResumeWait { task_id: "t-1".into() };
+/// assert!(step.to_string().contains("t-1"));
+/// assert_eq!(step.action(), "resume_wait");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum NextStep {
+    /// The task keeps running on the service: wait for it again by id.
+    ResumeWait {
+        /// The task to wait for.
+        task_id: String,
+    },
+    /// A create request may have made a task: look for it among the account's recent tasks of
+    /// this model before resubmitting.
+    CheckTaskList {
+        /// The model of the request.
+        model: String,
+        /// How far back to look.
+        since: Duration,
+    },
+    /// The media breaks a documented limit: probe it locally to see which, and fix it.
+    CheckMedia {
+        /// The files, when known (empty when the service did not say which).
+        paths: Vec<PathBuf>,
+        /// Whether the local preflight found the problem (rather than the service): turning
+        /// preflight off lets the service decide instead.
+        preflight: bool,
+    },
+    /// The API key is missing or wrong, or belongs to another region.
+    FixCredentials,
+    /// A setting has a value that cannot work.
+    FixSetting {
+        /// Which setting.
+        setting: Setting,
+    },
+    /// The disk is full: free space where the file is written, then run again.
+    FreeDiskSpace {
+        /// The path that could not be written.
+        path: PathBuf,
+    },
+    /// Transient: the same request can succeed later.
+    RetryLater {
+        /// How long the service asked to wait, when it said.
+        after: Option<Duration>,
+    },
+    /// Only `PENDING` tasks can be canceled.
+    NotCancelable,
+}
+
+impl NextStep {
+    /// A stable name of the step (`resume_wait`, `check_task_list`, ...), for JSON and logs.
+    pub fn action(&self) -> &'static str {
+        match self {
+            NextStep::ResumeWait { .. } => "resume_wait",
+            NextStep::CheckTaskList { .. } => "check_task_list",
+            NextStep::CheckMedia { .. } => "check_media",
+            NextStep::FixCredentials => "fix_credentials",
+            NextStep::FixSetting { .. } => "fix_setting",
+            NextStep::FreeDiskSpace { .. } => "free_disk_space",
+            NextStep::RetryLater { .. } => "retry_later",
+            NextStep::NotCancelable => "not_cancelable",
+        }
+    }
+}
+
+/// Plain advice that names no command of any program.
+impl fmt::Display for NextStep {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NextStep::ResumeWait { task_id } => write!(
+                f,
+                "the task keeps running on the service; wait for task {task_id} again to get its result"
+            ),
+            NextStep::CheckTaskList { model, since } => write!(
+                f,
+                "do not resubmit blindly: first look for the task among the account's {model} tasks of the last {} s",
+                since.as_secs()
+            ),
+            NextStep::CheckMedia { paths, preflight } => {
+                f.write_str("the media breaks a documented limit; ")?;
+                if paths.is_empty() {
+                    f.write_str("probe the files locally to see which")?;
+                } else {
+                    let names: Vec<String> =
+                        paths.iter().map(|p| p.display().to_string()).collect();
+                    write!(f, "probe {} locally to see which", names.join(" and "))?;
+                }
+                if *preflight {
+                    f.write_str(", fix them, or turn the local preflight off to let the service decide")?;
+                }
+                Ok(())
+            }
+            NextStep::FixCredentials => f.write_str(
+                "check the API key and that it belongs to the region of the base URL (keys are region-scoped)",
+            ),
+            NextStep::FixSetting { setting } => f.write_str(match setting {
+                Setting::ApiKey => "give a non-empty API key",
+                Setting::Region => {
+                    "use a region where Wan 2.2 Animate is served: cn-beijing or ap-southeast-1 (or give a base URL)"
+                }
+                Setting::BaseUrl => {
+                    "give an https:// base URL ending in /api/v1, without user or password (plain http only for loopback)"
+                }
+                Setting::Workspace => {
+                    "give the workspace id shown in the console (letters, digits, '-' and '_')"
+                }
+            }),
+            NextStep::FreeDiskSpace { path } => write!(
+                f,
+                "free disk space where {} is written (or choose another place), then run again",
+                path.display()
+            ),
+            NextStep::RetryLater { after: Some(d) } => write!(
+                f,
+                "the service asked to wait; retry in {} s or later",
+                d.as_secs().max(1)
+            ),
+            NextStep::RetryLater { after: None } => {
+                f.write_str("the service or network is unavailable; retry later")
+            }
+            NextStep::NotCancelable => f.write_str(
+                "only PENDING tasks can be canceled; a RUNNING task finishes (and is billed)",
+            ),
+        }
+    }
+}
+
 /// An error from any operation of the client.
+///
+/// `Display` is this error's own message (with the task and request ids); the cause, if any,
+/// is in [`source()`](std::error::Error::source) and is never repeated in the message.
+///
+/// ```
+/// use wan_animate_core::{Error, ErrorKind};
+/// let io = std::io::Error::new(std::io::ErrorKind::StorageFull, "no space left on device");
+/// let e = Error::local_io("write the download", std::path::Path::new("out.mp4"), io);
+/// assert_eq!(e.kind(), ErrorKind::LocalIo);
+/// assert!(!e.to_string().contains("no space left"));
+/// let cause = std::error::Error::source(&e).unwrap();
+/// assert_eq!(cause.to_string(), "no space left on device");
+/// ```
+#[derive(thiserror::Error)]
+#[error(transparent)]
 pub struct Error(Box<Inner>);
 
+#[derive(Debug, thiserror::Error)]
+#[error("{summary}{}", ids_suffix(.task_id, .request_id))]
 struct Inner {
     kind: ErrorKind,
     summary: String,
@@ -180,7 +380,41 @@ struct Inner {
     retry_after: Option<Duration>,
     task_may_exist: bool,
     hint: Option<String>,
+    next_step: Option<NextStep>,
+    #[source]
     source: Option<BoxError>,
+}
+
+/// Text from a server as it goes into a message: control characters (ANSI escapes, CR, LF)
+/// escaped, so printing an error cannot drive a terminal. The raw text stays available
+/// from the accessors ([`Error::message`], [`Error::code`], ...).
+fn escape_controls(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn ids_suffix(task_id: &Option<String>, request_id: &Option<String>) -> String {
+    let mut extra = Vec::new();
+    // Ids come from servers: control characters are escaped, never written raw.
+    let shown = escape_controls;
+    if let Some(id) = task_id {
+        extra.push(format!("task id {}", shown(id)));
+    }
+    if let Some(id) = request_id {
+        extra.push(format!("request id {}", shown(id)));
+    }
+    if extra.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", extra.join(", "))
+    }
 }
 
 impl Error {
@@ -198,6 +432,7 @@ impl Error {
             retry_after: None,
             task_may_exist: false,
             hint: None,
+            next_step: None,
             source: None,
         }))
     }
@@ -205,6 +440,11 @@ impl Error {
     /// A configuration error.
     pub fn config(summary: impl Into<String>) -> Self {
         Self::new(ErrorKind::Config, summary)
+    }
+
+    /// A configuration error about one setting, with the step that fixes it.
+    pub(crate) fn bad_setting(setting: Setting, summary: impl Into<String>) -> Self {
+        Self::config(summary).with_next_step(NextStep::FixSetting { setting })
     }
 
     /// Invalid input found locally.
@@ -223,10 +463,12 @@ impl Error {
         let kind = classify(Some(status), code.as_deref());
         let summary = format!(
             "{operation} failed: HTTP {status}{}{}",
-            code.as_deref().map(|c| format!(" {c}")).unwrap_or_default(),
+            code.as_deref()
+                .map(|c| format!(" {}", escape_controls(c)))
+                .unwrap_or_default(),
             message
                 .as_deref()
-                .map(|m| format!(": {m}"))
+                .map(|m| format!(": {}", escape_controls(m)))
                 .unwrap_or_default()
         );
         let mut e = Self::new(kind, summary);
@@ -234,20 +476,24 @@ impl Error {
         e.0.code = code;
         e.0.message = message;
         e.0.request_id = request_id;
-        e.0.hint = default_hint(kind, e.0.code.as_deref()).map(str::to_owned);
+        if let Some(step) = default_next_step(operation, kind, e.0.code.as_deref()) {
+            e = e.with_next_step(step);
+        } else if let Some(hint) = default_hint(kind) {
+            e.0.hint = Some(hint.to_owned());
+        }
         e
     }
 
-    /// A transport failure during `operation`.
+    /// A transport failure during `operation`. The transport error is the source.
     pub fn transport(operation: &str, e: TransportError) -> Self {
         let kind = if e.is_timeout() {
             ErrorKind::Timeout
         } else {
             ErrorKind::Transport
         };
-        let mut err = Self::new(kind, format!("{operation} failed: {e}"));
-        err.0.source = Some(Box::new(e));
-        err
+        Self::new(kind, format!("{operation} failed"))
+            .with_source(e)
+            .with_next_step(NextStep::RetryLater { after: None })
     }
 
     /// A local file operation (`what`, e.g. "write the download") on `path` failed.
@@ -262,9 +508,17 @@ impl Error {
     /// ```
     pub fn local_io(what: &str, path: &std::path::Path, e: std::io::Error) -> Self {
         use std::io::ErrorKind as K;
-        let advice = match e.kind() {
+        let io_kind = e.kind();
+        let err = Self::new(
+            ErrorKind::LocalIo,
+            format!("could not {what}: {}", path.display()),
+        )
+        .with_source(e);
+        let advice = match io_kind {
             K::StorageFull | K::QuotaExceeded => {
-                "free disk space (or choose another output directory) and run the same command again"
+                return err.with_next_step(NextStep::FreeDiskSpace {
+                    path: path.to_owned(),
+                });
             }
             K::PermissionDenied => "check the permissions of that path, or choose another output",
             K::ReadOnlyFilesystem => "that file system is read-only; choose another output",
@@ -275,26 +529,22 @@ impl Error {
             K::IsADirectory => "that path is a directory; give a file name",
             _ => "check the path and the disk, then run the same command again",
         };
-        let mut err = Self::new(
-            ErrorKind::LocalIo,
-            format!("could not {what}: {}: {e}", path.display()),
-        );
-        err.0.hint = Some(advice.to_owned());
-        err.0.source = Some(Box::new(e));
-        err
+        err.with_hint(advice)
     }
 
-    /// A response that could not be understood.
+    /// A response that could not be understood; `cause` (a serde error, or a description)
+    /// is kept as the source.
     pub fn decode(
         operation: &str,
-        detail: impl fmt::Display,
+        cause: impl Into<BoxError>,
         status: u16,
         request_id: Option<String>,
     ) -> Self {
         let mut e = Self::new(
             ErrorKind::Decode,
-            format!("{operation}: could not understand the response (HTTP {status}): {detail}"),
-        );
+            format!("{operation}: could not understand the response (HTTP {status})"),
+        )
+        .with_source(cause);
         e.0.http_status = Some(status);
         e.0.request_id = request_id;
         e
@@ -345,9 +595,21 @@ impl Error {
         self.0.task_may_exist
     }
 
-    /// What to do next, when there is advice.
+    /// What to do next, as plain text for people, when there is advice. It names no command
+    /// of any program; programs branch on [`next_step`](Self::next_step) instead.
     pub fn hint(&self) -> Option<&str> {
         self.0.hint.as_deref()
+    }
+
+    /// What to do next, as data, when there is a known step.
+    ///
+    /// ```
+    /// use wan_animate_core::error::NextStep;
+    /// let e = wan_animate_core::Error::api("get", 401, Some("InvalidApiKey".into()), None, None);
+    /// assert_eq!(e.next_step(), Some(&NextStep::FixCredentials));
+    /// ```
+    pub fn next_step(&self) -> Option<&NextStep> {
+        self.0.next_step.as_ref()
     }
 
     /// Whether retrying later can succeed.
@@ -367,11 +629,30 @@ impl Error {
 
     pub(crate) fn with_retry_after(mut self, d: Option<Duration>) -> Self {
         self.0.retry_after = d;
+        if let Some(NextStep::RetryLater { after }) = &mut self.0.next_step {
+            *after = d;
+            self.0.hint = self.0.next_step.as_ref().map(ToString::to_string);
+        }
         self
     }
 
+    /// Free-text advice. Prefer [`with_next_step`](Self::with_next_step) where a step fits:
+    /// text cannot be rendered in a program's own syntax.
     pub(crate) fn with_hint(mut self, hint: impl Into<String>) -> Self {
         self.0.hint = Some(hint.into());
+        self
+    }
+
+    /// The next step, whose plain rendering also becomes the [`hint`](Self::hint).
+    pub(crate) fn with_next_step(mut self, step: NextStep) -> Self {
+        self.0.hint = Some(step.to_string());
+        self.0.next_step = Some(step);
+        self
+    }
+
+    /// The cause of this error (shown by `source()`, never repeated in `Display`).
+    pub(crate) fn with_source(mut self, source: impl Into<BoxError>) -> Self {
+        self.0.source = Some(source.into());
         self
     }
 
@@ -399,50 +680,63 @@ impl Error {
         self
     }
 
-    pub(crate) fn summary(&self) -> &str {
-        &self.0.summary
+    /// This error's message followed by its causes, each once (`a: b: c`), for a log line or
+    /// a ledger column where `Display` alone would drop the cause. Task and request ids are
+    /// not included (they have their own accessors).
+    ///
+    /// ```
+    /// use wan_animate_core::Error;
+    /// let io = std::io::Error::new(std::io::ErrorKind::PermissionDenied, "denied");
+    /// let e = Error::local_io("write the download", std::path::Path::new("x.mp4"), io);
+    /// assert_eq!(e.full_message(), "could not write the download: x.mp4: denied");
+    /// ```
+    pub fn full_message(&self) -> String {
+        self.summary()
+    }
+
+    /// This error's message followed by its causes (`a: b: c`), for errors that wrap it as
+    /// text.
+    pub(crate) fn summary(&self) -> String {
+        let mut text = self.0.summary.clone();
+        let mut cause = std::error::Error::source(&*self.0);
+        while let Some(c) = cause {
+            text.push_str(": ");
+            text.push_str(&c.to_string());
+            cause = c.source();
+        }
+        text
     }
 }
 
-fn default_hint(kind: ErrorKind, code: Option<&str>) -> Option<&'static str> {
+fn default_next_step(operation: &str, kind: ErrorKind, code: Option<&str>) -> Option<NextStep> {
     Some(match kind {
-        ErrorKind::Auth => {
-            "check the API key and that it belongs to the region of the base URL (keys are region-scoped)"
+        ErrorKind::Auth => NextStep::FixCredentials,
+        ErrorKind::Throttled | ErrorKind::Service => NextStep::RetryLater { after: None },
+        ErrorKind::InvalidInput if code.is_some_and(|c| c.starts_with("InvalidFile")) => {
+            NextStep::CheckMedia {
+                paths: Vec::new(),
+                preflight: false,
+            }
         }
-        ErrorKind::Throttled => {
-            "the account is rate-limited; retry later or lower the request rate"
+        ErrorKind::InvalidInput
+            if operation.contains("cancel") && code == Some("UnsupportedOperation") =>
+        {
+            NextStep::NotCancelable
         }
+        _ => return None,
+    })
+}
+
+fn default_hint(kind: ErrorKind) -> Option<&'static str> {
+    Some(match kind {
         ErrorKind::QuotaOrBilling => {
             "check the account's billing and quota in the Model Studio console"
         }
         ErrorKind::ContentModeration => {
             "the input or output was blocked by content moderation; use other media"
         }
-        ErrorKind::InvalidInput if code.is_some_and(|c| c.starts_with("InvalidFile")) => {
-            "the media breaks a documented limit; `wan-animate check FILE` shows which"
-        }
-        ErrorKind::Service | ErrorKind::Transport => {
-            "the service or network is unavailable; retry later"
-        }
         _ => return None,
     })
-}
-
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0.summary)?;
-        let mut extra = Vec::new();
-        if let Some(id) = &self.0.task_id {
-            extra.push(format!("task id {id}"));
-        }
-        if let Some(id) = &self.0.request_id {
-            extra.push(format!("request id {id}"));
-        }
-        if !extra.is_empty() {
-            write!(f, " ({})", extra.join(", "))?;
-        }
-        Ok(())
-    }
 }
 
 impl fmt::Debug for Error {
@@ -455,15 +749,7 @@ impl fmt::Debug for Error {
             .field("request_id", &self.0.request_id)
             .field("task_id", &self.0.task_id)
             .field("task_may_exist", &self.0.task_may_exist)
+            .field("next_step", &self.0.next_step)
             .finish()
-    }
-}
-
-impl std::error::Error for Error {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.0
-            .source
-            .as_deref()
-            .map(|e| e as &(dyn std::error::Error + 'static))
     }
 }

@@ -325,9 +325,22 @@ impl fmt::Debug for ResponseBody {
 }
 
 /// Why an exchange failed below HTTP: opaque, with predicates retry logic can read.
+///
+/// `Display` says what failed at this layer ("could not connect", "timed out", ...); the
+/// backend's own error is the [`source`](std::error::Error::source), never repeated.
+///
+/// ```
+/// use wan_animate_core::http::TransportError;
+/// let e = TransportError::connect("connection refused");
+/// assert_eq!(e.to_string(), "could not connect");
+/// assert_eq!(std::error::Error::source(&e).unwrap().to_string(), "connection refused");
+/// ```
+#[derive(thiserror::Error)]
+#[error("{}", kind.describe())]
 pub struct TransportError {
     kind: TransportKind,
     request_sent: Option<bool>,
+    #[source]
     source: BoxError,
 }
 
@@ -338,6 +351,18 @@ enum TransportKind {
     Io,
     Body,
     Other,
+}
+
+impl TransportKind {
+    fn describe(self) -> &'static str {
+        match self {
+            TransportKind::Connect => "could not connect",
+            TransportKind::Timeout => "timed out",
+            TransportKind::Io => "connection error",
+            TransportKind::Body => "connection lost while reading the response",
+            TransportKind::Other => "transport error",
+        }
+    }
 }
 
 impl TransportError {
@@ -409,24 +434,5 @@ impl fmt::Debug for TransportError {
             .field("request_sent", &self.request_sent)
             .field("source", &self.source.to_string())
             .finish()
-    }
-}
-
-impl fmt::Display for TransportError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let what = match self.kind {
-            TransportKind::Connect => "could not connect",
-            TransportKind::Timeout => "timed out",
-            TransportKind::Io => "connection error",
-            TransportKind::Body => "connection lost while reading the response",
-            TransportKind::Other => "transport error",
-        };
-        write!(f, "{what}: {}", self.source)
-    }
-}
-
-impl std::error::Error for TransportError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&*self.source)
     }
 }

@@ -21,11 +21,17 @@ const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
 /// The largest API response we read into memory.
 pub const MAX_API_RESPONSE_BYTES: usize = 8 * 1024 * 1024;
 
+/// The longest task id accepted (service ids are 36-character UUIDs).
+pub const MAX_TASK_ID_LEN: usize = 128;
+
+/// Every request starts here, so none is built from an invalid configuration (an empty key
+/// would otherwise be sent as `Bearer `).
 fn base_request(
     config: &ClientConfig,
     method: http::Method,
     path_and_query: &str,
-) -> http::request::Builder {
+) -> Result<http::request::Builder, Error> {
+    config.validate()?;
     let mut b = http::Request::builder()
         .method(method)
         .uri(format!("{}{}", config.base_url(), path_and_query))
@@ -38,7 +44,7 @@ fn base_request(
     if let Some(ws) = config.workspace() {
         b = b.header(headers::WORKSPACE, ws);
     }
-    b
+    Ok(b)
 }
 
 fn finish(b: http::request::Builder, body: RequestBody) -> Result<HttpRequest, Error> {
@@ -46,9 +52,55 @@ fn finish(b: http::request::Builder, body: RequestBody) -> Result<HttpRequest, E
         .map_err(|e| Error::invalid_input(format!("cannot build the request: {e}")))
 }
 
-/// Escapes one path segment (task ids are opaque strings).
+/// Escapes one path segment (task ids are opaque strings). Everything but RFC 3986
+/// unreserved characters is percent-encoded; a segment of only dots (`.`, `..`) is encoded
+/// whole (`%2E%2E`). URL parsers still treat `%2E%2E` as `..`, so task ids are also checked
+/// by [`check_task_id`] before they reach a path.
+///
+/// ```
+/// use wan_animate_core::protocol::path_segment;
+/// assert_eq!(path_segment("a/b?c"), "a%2Fb%3Fc");
+/// assert_eq!(path_segment(".."), "%2E%2E");
+/// ```
 pub fn path_segment(s: &str) -> String {
+    if !s.is_empty() && s.bytes().all(|b| b == b'.') {
+        return "%2E".repeat(s.len());
+    }
     utf8_percent_encode(s, UNRESERVED).to_string()
+}
+
+/// Checks a task id before it goes into a URL: not empty, at most [`MAX_TASK_ID_LEN`]
+/// characters, no control characters or white space, and not a dot segment (`.`, `..`, or
+/// their percent-encoded forms) that would change the path it is put in.
+///
+/// ```
+/// use wan_animate_core::protocol::check_task_id;
+/// assert!(check_task_id("0385dc79-5ff8-4d82-bcb6-xxxxxx").is_ok());
+/// for bad in ["", "..", ".", "%2e%2E", "a\nb", "t\u{1b}[31m"] {
+///     assert!(check_task_id(bad).is_err(), "{bad:?}");
+/// }
+/// ```
+pub fn check_task_id(id: &str) -> Result<(), Error> {
+    let bad = |why: &str| {
+        Error::invalid_input(format!(
+            "task id {:?} {why}",
+            id.chars().take(MAX_TASK_ID_LEN).collect::<String>()
+        ))
+    };
+    if id.is_empty() {
+        return Err(Error::invalid_input("the task id is empty"));
+    }
+    if id.chars().count() > MAX_TASK_ID_LEN {
+        return Err(bad(&format!("is longer than {MAX_TASK_ID_LEN} characters")));
+    }
+    if id.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err(bad("contains white space or control characters"));
+    }
+    let decoded = id.to_ascii_lowercase().replace("%2e", ".");
+    if decoded == "." || decoded == ".." {
+        return Err(bad("is a dot segment, which is not a task id"));
+    }
+    Ok(())
 }
 
 /// `POST {base}/services/aigc/image2video/video-synthesis` with `X-DashScope-Async: enable`,
@@ -59,7 +111,7 @@ pub fn build_create_request(
 ) -> Result<HttpRequest, Error> {
     let body = serde_json::to_vec(request)
         .map_err(|e| Error::invalid_input(format!("cannot encode the request: {e}")))?;
-    let mut b = base_request(config, http::Method::POST, paths::CREATE_TASK)
+    let mut b = base_request(config, http::Method::POST, paths::CREATE_TASK)?
         .header(http::header::CONTENT_TYPE, "application/json")
         .header(headers::ASYNC, "enable");
     if request.uses_oss_resources() {
@@ -76,7 +128,7 @@ pub fn build_get_request(config: &ClientConfig, task_id: &str) -> Result<HttpReq
             config,
             http::Method::GET,
             &format!("{}/{}", paths::TASKS, path_segment(task_id)),
-        ),
+        )?,
         RequestBody::empty(),
     )
 }
@@ -88,7 +140,7 @@ pub fn build_cancel_request(config: &ClientConfig, task_id: &str) -> Result<Http
         config,
         http::Method::POST,
         &format!("{}/{}/cancel", paths::TASKS, path_segment(task_id)),
-    )
+    )?
     .header(http::header::CONTENT_LENGTH, "0");
     finish(b, RequestBody::empty())
 }
@@ -109,7 +161,7 @@ pub fn build_list_request(
         format!("{}?{}", paths::TASKS, q.join("&"))
     };
     finish(
-        base_request(config, http::Method::GET, &path),
+        base_request(config, http::Method::GET, &path)?,
         RequestBody::empty(),
     )
 }
@@ -122,16 +174,9 @@ pub fn build_policy_request(config: &ClientConfig, model: &str) -> Result<HttpRe
         utf8_percent_encode(model, UNRESERVED)
     );
     finish(
-        base_request(config, http::Method::GET, &path),
+        base_request(config, http::Method::GET, &path)?,
         RequestBody::empty(),
     )
-}
-
-fn check_task_id(id: &str) -> Result<(), Error> {
-    if id.trim().is_empty() {
-        return Err(Error::invalid_input("the task id is empty"));
-    }
-    Ok(())
 }
 
 /// The request id of a response: the body's, else the `X-Request-ID` header.
@@ -255,8 +300,11 @@ mod tests {
 
     #[test]
     fn task_paths_escape_ids_and_lists_encode_queries() {
-        let get = build_get_request(&config(), "a/b c").unwrap();
-        assert_eq!(get.uri(), "https://gw.example/qwen/api/v1/tasks/a%2Fb%20c");
+        let get = build_get_request(&config(), "a/b?c#d").unwrap();
+        assert_eq!(
+            get.uri(),
+            "https://gw.example/qwen/api/v1/tasks/a%2Fb%3Fc%23d"
+        );
         let cancel = build_cancel_request(&config(), "t-1").unwrap();
         assert_eq!(
             cancel.uri(),

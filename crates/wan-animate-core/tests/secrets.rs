@@ -107,16 +107,25 @@ fn config_presets_proxy_prefix_loopback_rule_and_env_precedence() {
             .with_base_url("http://[::1]:9/api/v1")
             .is_ok()
     );
+    // Plain http to a remote host is refused by `validate`, whatever the order of the calls.
     let plain = ClientConfig::new(KEY)
         .with_base_url("http://proxy.internal/api/v1")
+        .unwrap()
+        .validate()
         .unwrap_err();
     assert!(plain.to_string().contains("unencrypted"), "{plain}");
-    assert!(
+    for allowed in [
         ClientConfig::new(KEY)
             .allow_insecure_http(true)
             .with_base_url("http://proxy.internal/api/v1")
-            .is_ok()
-    );
+            .unwrap(),
+        ClientConfig::new(KEY)
+            .with_base_url("http://proxy.internal/api/v1")
+            .unwrap()
+            .allow_insecure_http(true),
+    ] {
+        allowed.validate().unwrap();
+    }
     assert!(ClientConfig::new(KEY).with_region_name("mars").is_err());
 
     let home = tempfile::tempdir().unwrap();
