@@ -375,7 +375,7 @@ impl Client {
             ErrorKind::Timeout,
             format!("{operation}: the deadline passed"),
         )
-        .with_hint("allow more time (--timeout), or retry later")
+        .with_hint("allow more time, or retry later")
     }
 
     /// An idempotent API call with retries of transient failures, bounded by `deadline`

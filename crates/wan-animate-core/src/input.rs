@@ -95,5 +95,8 @@ pub fn preflight(path: &Path, expected: MediaKind) -> Result<wan_animate_media::
         list.join("\n")
     ))
     .with_service_error(Some(violations[0].service_code().to_owned()), None, None)
-    .with_hint("fix the file, or pass --no-preflight (AnimateJob::with_preflight(false)) to let the service decide"))
+    .with_next_step(crate::error::NextStep::CheckMedia {
+        paths: vec![path.to_path_buf()],
+        preflight: true,
+    }))
 }

@@ -77,8 +77,8 @@ pub use journal::{JournalEntry, TaskJournal};
 pub use list::LIST_ALL_MAX_PAGES;
 pub use outcome::TaskOutcome;
 // Kept until batch uses the lifecycle (`Client::reconcile_create`).
-pub use config::{ApiKey, ClientConfig, Region};
-pub use error::{Error, ErrorKind, classify};
+pub use config::{ApiKey, ClientConfig, ConfigOverrides, Region};
+pub use error::{Error, ErrorKind, NextStep, Setting, classify};
 pub use poll::{PollPolicy, TaskEvent};
 #[doc(hidden)]
 pub use reconcile::reconcile_candidates;

@@ -1,13 +1,13 @@
 //! Creating a task: retried only when provably harmless, reconciled after an ambiguous
 //! failure, journaled before it is handed out (docs/adr/0005).
 
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use tracing::Instrument;
 use wan_animate_types::{CreateTaskRequest, CreateTaskResponse, TaskStatus, TaskSummary};
 
 use crate::client::Client;
-use crate::error::{Error, ErrorKind};
+use crate::error::{Error, ErrorKind, NextStep};
 use crate::journal::JournalEntry;
 use crate::protocol;
 use crate::reconcile::{ReconcileRequest, Reconciled};
@@ -130,18 +130,13 @@ impl Client {
     ) -> Result<SubmittedTask, Error> {
         let model = request.model.as_str().to_owned();
         let may_exist = |detail: String| {
-            let check = match cause.request_id() {
-                Some(rid) => format!(
-                    "look for request id {rid} in `wan-animate list --model {model} --since 1h --json`"
-                ),
-                None => format!("check `wan-animate list --model {model} --since 1h`"),
-            };
             Error::new(
                 ErrorKind::SubmitOutcomeUnknown,
                 format!("the create request failed ambiguously ({}) and {detail}; a task may have been created and billed", cause.summary()),
             )
             .with_service_error(cause.code().map(str::to_owned), cause.message().map(str::to_owned), cause.request_id().map(str::to_owned))
-            .with_hint(format!("do not resubmit blindly: {check} first"))
+            // The request id (kept on the error) is what to look for in that list.
+            .with_next_step(NextStep::CheckTaskList { model: model.clone(), since: Duration::from_secs(3600) })
             .may_exist()
         };
         let mut rq = ReconcileRequest::new(model.clone(), sent_at, failed_at);

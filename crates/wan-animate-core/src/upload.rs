@@ -159,9 +159,10 @@ impl Client {
                     let code = problems[0].code().map(str::to_owned);
                     return Err(Error::invalid_input(text.join("\n"))
                         .with_service_error(code, None, None)
-                        .with_hint(
-                            "fix the files, or pass --no-preflight to let the service decide",
-                        ));
+                        .with_next_step(crate::error::NextStep::CheckMedia {
+                            paths: Vec::new(),
+                            preflight: true,
+                        }));
                 }
             }
         }

@@ -9,7 +9,7 @@ use tracing::Instrument;
 use wan_animate_types::{CancelTaskResponse, TaskResponse, TaskStatus};
 
 use crate::client::Client;
-use crate::error::{Error, ErrorKind};
+use crate::error::{Error, ErrorKind, NextStep};
 use crate::poll::{PollPolicy, PollState, PollStep, TaskEvent};
 use crate::protocol;
 use crate::signals::Subscription;
@@ -219,6 +219,7 @@ impl Client {
             "gave up waiting for task {task_id} after {:.0} s; its last status was {state}",
             waited.as_secs_f64()
         );
+        let mut canceled = false;
         if poll.policy().cancel_on_deadline && last == Some(TaskStatus::Pending) {
             // A short grace past the deadline for this one request (the handle's deadline
             // is extended for it: canceling is what the caller asked for at the deadline).
@@ -227,15 +228,22 @@ impl Client {
             let mut unbounded = self.clone();
             unbounded.deadline = None;
             match unbounded.cancel_until(task_id, Some(grace)).await {
-                Ok(_) => summary.push_str("; it was still PENDING and has been canceled as asked"),
+                Ok(_) => {
+                    canceled = true;
+                    summary.push_str("; it was still PENDING and has been canceled as asked");
+                }
                 Err(e) => summary.push_str(&format!("; canceling it failed: {e}")),
             }
         } else {
             summary.push_str("; it keeps running on the service");
         }
-        let mut e = Error::new(ErrorKind::Timeout, summary)
-            .with_task_id(task_id)
-            .with_hint(format!("resume with: wan-animate wait {task_id}"));
+        let mut e = Error::new(ErrorKind::Timeout, summary).with_task_id(task_id);
+        // A task canceled at the deadline is over: there is nothing to resume.
+        if !canceled {
+            e = e.with_next_step(NextStep::ResumeWait {
+                task_id: task_id.to_owned(),
+            });
+        }
         if let Some(s) = last {
             e = e.with_last_status(s);
         }
