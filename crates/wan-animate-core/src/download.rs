@@ -156,7 +156,6 @@ pub fn check_destination(dest: &Path, overwrite: bool) -> Result<(), Error> {
     }
 }
 
-
 /// The part file a download to `dest` writes before the atomic rename:
 /// `.NAME.wan-animate.part` in the same directory. Its name depends only on `dest`, so a
 /// download that was interrupted (even by `kill -9`) is resumed by the next one to the same
@@ -488,16 +487,13 @@ impl Client {
             ))
             .with_task_id(task_id));
         }
-        task.output
-            .video_url()
-            .map(str::to_owned)
-            .ok_or_else(|| {
-                Error::new(
-                    ErrorKind::Decode,
-                    format!("task {task_id} succeeded but has no video URL"),
-                )
-                .with_task_id(task_id)
-            })
+        task.output.video_url().map(str::to_owned).ok_or_else(|| {
+            Error::new(
+                ErrorKind::Decode,
+                format!("task {task_id} succeeded but has no video URL"),
+            )
+            .with_task_id(task_id)
+        })
     }
 
     /// Downloads `url` to `dest` (see the module docs for the guarantees).
@@ -589,10 +585,7 @@ impl Client {
     where
         W: AsyncWrite + Unpin + Send,
     {
-        let mut sink = Sink::Writer {
-            writer,
-            written: 0,
-        };
+        let mut sink = Sink::Writer { writer, written: 0 };
         let n = self.fetch(url, &mut sink, &opts).await?;
         sink.durable_len()
             .await
@@ -796,9 +789,7 @@ impl Client {
                             .map_err(|e| sink.io_error("restart the download", e))?;
                         Err(Error::new(
                             ErrorKind::Transport,
-                            format!(
-                                "the storage refused to resume at byte {have}; starting over"
-                            ),
+                            format!("the storage refused to resume at byte {have}; starting over"),
                         ))
                     }
                 };
