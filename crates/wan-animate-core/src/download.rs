@@ -893,3 +893,102 @@ async fn finish(
         bytes: len,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_output_names_are_one_plain_file_name_whatever_the_id() {
+        let hostile = [
+            "../../x",
+            "/etc/passwd",
+            "..",
+            ".",
+            "",
+            "/",
+            "a/../../b",
+            "C:\\Windows\\x",
+            "\u{1b}[2J\u{1b}[31mboom",
+            "line\nbreak\r\0nul",
+            "-rf",
+            ".hidden",
+            "舞蹈",
+            "....",
+            &"x".repeat(5000),
+        ];
+        for id in hostile {
+            let name = default_output_name(id);
+            assert!(name.ends_with(".mp4"), "{name:?}");
+            assert!(name.len() <= MAX_NAME + 4, "{name:?}");
+            assert!(!name.starts_with('.') && !name.starts_with('-'), "{name:?}");
+            assert!(
+                name.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')),
+                "{name:?}"
+            );
+            let p = Path::new(&name);
+            assert!(!p.is_absolute(), "{name:?}");
+            assert_eq!(p.components().count(), 1, "{name:?}");
+            assert!(
+                matches!(p.components().next(), Some(std::path::Component::Normal(_))),
+                "{name:?}"
+            );
+        }
+        assert_eq!(default_output_name(""), "result.mp4");
+        assert_eq!(default_output_name("t-1"), "t-1.mp4");
+    }
+
+    #[test]
+    fn url_names_are_sanitised_too() {
+        for url in [
+            "https://x/..",
+            "https://x/.%2e/",
+            "https://x/a/%2F..%2F",
+            "https://x",
+            "https://x/\u{1b}]0;title\u{7}.mp4",
+        ] {
+            let name = output_name_for_url(url);
+            assert!(
+                !name.is_empty() && !name.starts_with('.'),
+                "{url} -> {name:?}"
+            );
+            assert!(!name.contains('/') && !name.contains('\u{1b}'), "{name:?}");
+        }
+    }
+
+    #[test]
+    fn part_files_are_named_after_the_output_and_stay_short() {
+        assert_eq!(
+            part_path(Path::new("r.mp4")),
+            Path::new("./.r.mp4.wan-animate.part")
+        );
+        let long = format!("{}.mp4", "é".repeat(200));
+        let part = part_path(Path::new(&long));
+        let name = part.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(name.len() < 255, "{}", name.len());
+        assert_eq!(part, part_path(Path::new(&long)), "stable");
+    }
+
+    #[test]
+    fn content_ranges_are_parsed_exactly() {
+        let h = |v: &str| {
+            let mut m = http::HeaderMap::new();
+            m.insert(http::header::CONTENT_RANGE, v.parse().unwrap());
+            m
+        };
+        assert_eq!(
+            content_range(&h("bytes 10-19/20")),
+            Some(ContentRange {
+                first: 10,
+                last: 19,
+                total: Some(20)
+            })
+        );
+        assert_eq!(content_range(&h("bytes 10-19/*")).unwrap().total, None);
+        assert_eq!(content_range(&h("bytes 19-10/20")), None);
+        assert_eq!(content_range(&h("bytes 10-/20")), None);
+        assert_eq!(content_range(&h("items 1-2/3")), None);
+        assert_eq!(unsatisfied_total(&h("bytes */20")), Some(20));
+    }
+}

@@ -165,3 +165,63 @@ pub fn regular_file(path: &Path, what: &str) -> Result<std::fs::Metadata, Error>
     }
     Ok(meta)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ErrorKind;
+
+    #[test]
+    fn a_directory_as_input_says_it_is_a_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = preflight(dir.path(), MediaKind::Image).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidInput);
+        assert!(e.to_string().contains("is a directory"), "{e}");
+        assert!(!e.to_string().contains("does not exist"), "{e}");
+    }
+
+    #[test]
+    fn a_missing_input_says_it_does_not_exist() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = preflight(&dir.path().join("nope.jpg"), MediaKind::Image).unwrap_err();
+        assert!(e.to_string().contains("does not exist"), "{e}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_fifo_as_input_is_refused_without_blocking() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("pipe.mp4");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        if !made.is_ok_and(|s| s.success()) {
+            return; // no mkfifo on this machine
+        }
+        // Opening a FIFO for reading blocks until a writer comes: the refusal must come
+        // from its metadata. (On the old code this test hangs.)
+        let e = preflight(&fifo, MediaKind::Video).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidInput);
+        assert!(e.to_string().contains("not a regular file"), "{e}");
+    }
+
+    #[test]
+    fn urls_without_a_host_are_refused() {
+        for s in [
+            "https://",
+            "http://",
+            "https:///a.jpg",
+            "oss://",
+            "https://?x=1",
+            "https://user@/a",
+        ] {
+            assert!(Input::try_parse(s).is_err(), "{s}");
+        }
+        for s in [
+            "https://x/a.jpg",
+            "oss://dashscope-instant/a.jpg",
+            "HTTPS://X/a.jpg",
+            "me.jpg",
+        ] {
+            assert!(Input::try_parse(s).is_ok(), "{s}");
+        }
+    }
+}

@@ -561,3 +561,57 @@ impl Client {
             .map(|(_, t)| *t)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ClientConfig;
+    use crate::test_util::{MockHttp, MockReply};
+
+    fn client() -> (Client, MockHttp) {
+        let http = MockHttp::new(|_| MockReply::json(500, "{}"));
+        let c = Client::new(ClientConfig::new("sk-test"), http.clone()).unwrap();
+        (c, http)
+    }
+
+    #[tokio::test]
+    async fn an_empty_file_is_refused_before_anything_is_sent() {
+        let dir = tempfile::tempdir().unwrap();
+        let empty = dir.path().join("empty.jpg");
+        std::fs::write(&empty, b"").unwrap();
+        let (c, http) = client();
+        let e = c
+            .upload_file(&Model::AnimateMix, &empty, None)
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidInput);
+        assert!(e.to_string().contains("empty"), "{e}");
+        assert!(http.requests().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_directory_is_refused_as_a_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let (c, http) = client();
+        let e = c
+            .upload_file(&Model::AnimateMix, dir.path(), None)
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("is a directory"), "{e}");
+        assert!(http.requests().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_url_without_a_host_is_refused_before_submitting() {
+        let (c, http) = client();
+        let job = AnimateJob::new(
+            Model::AnimateMix,
+            Input::parse("https://"),
+            Input::parse("https://x/v.mp4"),
+            Mode::Standard,
+        );
+        let e = c.submit_animate(job).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidInput);
+        assert!(http.requests().is_empty());
+    }
+}
