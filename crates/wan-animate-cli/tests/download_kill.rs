@@ -1,4 +1,4 @@
-//! `kill -9` at random points of 20 downloads, each then rerun until it succeeds: the file is
+//! `kill -9` at random points of 20 downloads (one to three kills each), then one rerun: the file is
 //! byte-identical to what the server holds and no temporary file is left. The result is
 //! served slowly from a loopback server with `Range` support (seeded, bounded in time).
 
@@ -163,7 +163,7 @@ fn downloads_killed_at_random_points_end_byte_identical_with_no_temporary_files(
     let host = SlowHost::start(content.clone());
     let dir = tempfile::tempdir().unwrap();
     let url = format!("http://{}/results/t-1.mp4?Expires=1&Signature=x", host.addr);
-    let mut rng = Rng(0x5eed_0f_c0ffee);
+    let mut rng = Rng(0x5eed_0fc0_ffee);
     let started = Instant::now();
     let mut killed_mid_body = 0;
     for i in 0..DOWNLOADS {
@@ -179,23 +179,17 @@ fn downloads_killed_at_random_points_end_byte_identical_with_no_temporary_files(
             }
             let _ = child.wait();
         }
-        let mut reruns = 0;
-        loop {
-            reruns += 1;
-            assert!(reruns <= 5, "download {i} did not finish in 5 reruns");
-            let (code, stderr) = wait_bounded(
-                spawn_download(dir.path(), &url, &out),
-                Duration::from_secs(60),
-            );
-            if code == 0 {
-                break;
-            }
-            // An output that a killed run finished just before the kill exists already.
-            if code == 8 && stderr.contains("already exists") {
-                break;
-            }
-            panic!("download {i} rerun exited {code}: {stderr}");
-        }
+        // One rerun finishes it (the server is healthy; a resume never fails).
+        let (code, stderr) = wait_bounded(
+            spawn_download(dir.path(), &url, &out),
+            Duration::from_secs(60),
+        );
+        // A killed run may have finished just before its kill: then the output exists.
+        let finished_before_kill = code == 8 && stderr.contains("already exists");
+        assert!(
+            code == 0 || finished_before_kill,
+            "download {i}: the rerun exited {code}: {stderr}"
+        );
         let got = std::fs::read(dir.path().join(&out)).unwrap();
         assert!(
             got == *content,

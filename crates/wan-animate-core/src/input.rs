@@ -116,8 +116,12 @@ pub fn preflight(path: &Path, expected: MediaKind) -> Result<wan_animate_media::
         MediaKind::Video => "video",
     };
     regular_file(path, what)?;
-    let info = wan_animate_media::probe_file(path)
-        .map_err(|e| Error::invalid_input(format!("the {what} file {name} cannot be used: {e}")))?;
+    let info = wan_animate_media::probe_file(path).map_err(|e| match e {
+        wan_animate_media::ProbeError::Io(io) => {
+            Error::local_io(&format!("read the {what} file"), path, io)
+        }
+        e => Error::invalid_input(format!("the {what} file {name} cannot be used: {e}")),
+    })?;
     let violations = wan_animate_media::Limits::for_kind(expected).check(&info);
     if violations.is_empty() {
         return Ok(info);

@@ -17,12 +17,20 @@ pub(crate) async fn run(ctx: &Context, args: UploadArgs) -> Result<(), Failure> 
         )));
     }
     // Only images and videos are worth an upload: the service takes nothing else.
-    if let Err(e) = wan_animate_media::probe_file(&args.path) {
-        return Err(Failure::invalid_input(format!(
+    match wan_animate_media::probe_file(&args.path) {
+        Ok(_) => {}
+        Err(wan_animate_media::ProbeError::Io(e)) => {
+            return Err(Failure::from(wan_animate_core::Error::local_io(
+                "read the file",
+                &args.path,
+                e,
+            )));
+        }
+        Err(e) => return Err(Failure::invalid_input(format!(
             "{} is not an image or video the service accepts: {e}",
             args.path.display()
         ))
-        .with_hint("inputs are JPEG, PNG, BMP or WEBP images and MP4, MOV or AVI videos; `wan-animate check FILE` tells more"));
+        .with_hint("inputs are JPEG, PNG, BMP or WEBP images and MP4, MOV or AVI videos; `wan-animate check FILE` tells more")),
     }
     let bar = byte_bar(ctx.printer.progress, "upload");
     let progress = bar.clone().map(feed);
