@@ -235,7 +235,7 @@ fn safe_name(raw: &str) -> Option<String> {
 /// assert_eq!(default_output_name("../../x"), "_.._x.mp4");
 /// assert_eq!(default_output_name("/etc/passwd"), "_etc_passwd.mp4");
 /// assert_eq!(default_output_name(".."), "result.mp4");
-/// assert_eq!(default_output_name("\u{1b}[31mred\n"), "_31mred_.mp4");
+/// assert_eq!(default_output_name("\u{1b}[31mred\n"), "__31mred_.mp4");
 /// ```
 pub fn default_output_name(task_id: &str) -> String {
     format!(
