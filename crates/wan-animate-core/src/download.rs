@@ -156,22 +156,37 @@ pub fn check_destination(dest: &Path, overwrite: bool) -> Result<(), Error> {
     }
 }
 
-/// The part file a download to `dest` writes before the atomic rename:
-/// `.NAME.wan-animate.part` in the same directory. Its name depends only on `dest`, so a
-/// download that was interrupted (even by `kill -9`) is resumed by the next one to the same
-/// output, and nothing is left behind once that one succeeds.
+/// The part file a download of `url` to `dest` writes before the atomic rename:
+/// `.NAME.XXXXXXXX.wan-animate.part` in the same directory, where `XXXXXXXX` is a hash of
+/// the URL without its query (a refreshed signed link to the same object keeps it). Its name
+/// depends only on the output and the object, so a download that was interrupted (even by
+/// `kill -9`) is resumed by the next one of the same result to the same output, never
+/// spliced with another result; nothing is left behind once a download succeeds.
 ///
 /// ```
 /// use std::path::Path;
-/// let part = wan_animate_core::download::part_path(Path::new("out/dance.mp4"));
-/// assert_eq!(part, Path::new("out/.dance.mp4.wan-animate.part"));
+/// use wan_animate_core::download::part_path;
+/// let part = part_path(Path::new("out/dance.mp4"), "https://r.example/t-1.mp4?Expires=1");
+/// let name = part.file_name().unwrap().to_str().unwrap();
+/// assert!(name.starts_with(".dance.mp4.") && name.ends_with(".wan-animate.part"), "{name}");
+/// assert_eq!(part.parent(), Some(Path::new("out")));
+/// // Another signature for the same object: the same part file.
+/// assert_eq!(part, part_path(Path::new("out/dance.mp4"), "https://r.example/t-1.mp4?Expires=2"));
 /// ```
-pub fn part_path(dest: &Path) -> PathBuf {
+pub fn part_path(dest: &Path, url: &str) -> PathBuf {
+    let object = url.split(['?', '#']).next().unwrap_or_default();
+    let source = fnv1a(object.as_bytes()) as u32;
+    parent_dir(dest).join(format!("{}{source:08x}{PART_SUFFIX}", part_prefix(dest)))
+}
+
+const PART_SUFFIX: &str = ".wan-animate.part";
+
+/// `.NAME.`, with NAME kept within the usual 255-byte limit of a file name.
+fn part_prefix(dest: &Path) -> String {
     let name = dest
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "download".into());
-    // Keep the part name within the usual 255-byte limit of a file name.
     let name = if name.len() > 200 {
         let mut cut = 160;
         while !name.is_char_boundary(cut) {
@@ -181,7 +196,36 @@ pub fn part_path(dest: &Path) -> PathBuf {
     } else {
         name
     };
-    parent_dir(dest).join(format!(".{name}.wan-animate.part"))
+    format!(".{name}.")
+}
+
+/// Removes part files of earlier downloads of *other* results to `dest` (their bytes can
+/// never be used), unless another process holds them.
+fn remove_stale_parts(dest: &Path, ours: &Path) {
+    let prefix = part_prefix(dest);
+    let Ok(entries) = std::fs::read_dir(parent_dir(dest)) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        let Some(middle) = name
+            .strip_prefix(&prefix)
+            .and_then(|r| r.strip_suffix(PART_SUFFIX))
+        else {
+            continue;
+        };
+        let path = entry.path();
+        if middle.len() != 8 || !middle.bytes().all(|b| b.is_ascii_hexdigit()) || path == ours {
+            continue;
+        }
+        if let Ok(f) = std::fs::OpenOptions::new().write(true).open(&path) {
+            if fs4::FileExt::try_lock(&f).is_ok() {
+                tracing::info!(part = %path.display(), "removing the part file of another result");
+                let _ = std::fs::remove_file(&path);
+            }
+        }
+    }
 }
 
 fn parent_dir(dest: &Path) -> PathBuf {
@@ -498,7 +542,7 @@ impl Client {
 
     /// Downloads `url` to `dest` (see the module docs for the guarantees).
     ///
-    /// The bytes go to [`part_path`]`(dest)`, locked against other processes. On a network
+    /// The bytes go to [`part_path`]`(dest, url)`, locked against other processes. On a network
     /// failure (after the retries) or a local I/O failure the part file is kept and the same
     /// call later resumes it; on any other failure it is removed. The target appears only
     /// complete, after its length has been verified.
@@ -519,8 +563,9 @@ impl Client {
         opts: DownloadOptions,
     ) -> Result<Downloaded, Error> {
         check_destination(dest, opts.overwrite)?;
-        let part_path = part_path(dest);
+        let part_path = part_path(dest, url);
         let part = PartFile::open_locked(&part_path)?;
+        remove_stale_parts(dest, &part.path);
         let file = part
             .lock
             .try_clone()
@@ -958,16 +1003,20 @@ mod tests {
     }
 
     #[test]
-    fn part_files_are_named_after_the_output_and_stay_short() {
-        assert_eq!(
-            part_path(Path::new("r.mp4")),
-            Path::new("./.r.mp4.wan-animate.part")
-        );
+    fn part_files_are_named_after_the_output_and_the_object_and_stay_short() {
+        let a = part_path(Path::new("r.mp4"), "https://h/a.mp4?sig=1");
+        assert_eq!(a.parent(), Some(Path::new(".")));
+        assert_eq!(a, part_path(Path::new("r.mp4"), "https://h/a.mp4?sig=2"));
+        assert_ne!(a, part_path(Path::new("r.mp4"), "https://h/b.mp4?sig=1"));
         let long = format!("{}.mp4", "é".repeat(200));
-        let part = part_path(Path::new(&long));
+        let part = part_path(Path::new(&long), "https://h/a.mp4");
         let name = part.file_name().unwrap().to_string_lossy().into_owned();
         assert!(name.len() < 255, "{}", name.len());
-        assert_eq!(part, part_path(Path::new(&long)), "stable");
+        assert_eq!(
+            part,
+            part_path(Path::new(&long), "https://h/a.mp4"),
+            "stable"
+        );
     }
 
     #[test]

@@ -351,7 +351,10 @@ async fn a_wrong_length_is_an_error_and_leaves_no_target_and_no_orphan() {
         .map(|e| e.unwrap().file_name())
         .collect();
     assert!(
-        left.iter().all(|n| n == ".out.mp4.wan-animate.part"),
+        left.iter().all(|n| {
+            let n = n.to_string_lossy();
+            n.starts_with(".out.mp4.") && n.ends_with(".wan-animate.part")
+        }),
         "only the part file named after the output (for a resume) may remain: {left:?}"
     );
 }

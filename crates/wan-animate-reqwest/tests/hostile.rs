@@ -189,8 +189,11 @@ async fn an_interrupted_download_is_resumed_by_the_next_call_from_its_part_file(
         "{:?}",
         e.hint()
     );
-    let part = part_path(&dest);
-    assert_eq!(files_in(dir.path()), [".out.mp4.wan-animate.part"]);
+    let part = part_path(&dest, &server.url("/r.mp4"));
+    assert_eq!(
+        files_in(dir.path()),
+        [part.file_name().unwrap().to_string_lossy().into_owned()]
+    );
     let kept = std::fs::metadata(&part).unwrap().len();
     assert!(kept > 0 && kept <= 60_000, "{kept}");
 
@@ -229,7 +232,7 @@ async fn a_full_disk_is_local_io_not_retried_and_resumes_at_the_bytes_on_disk() 
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::LocalIo, "{e}");
     assert!(!e.is_transient());
-    let part = part_path(&dest);
+    let part = part_path(&dest, &server.url("/r.mp4"));
     assert!(e.to_string().contains(&part.display().to_string()), "{e}");
     assert!(
         e.hint().unwrap().contains("free disk space"),
@@ -274,7 +277,7 @@ async fn a_second_download_to_the_same_output_is_refused_while_the_first_runs() 
         tokio::spawn(async move { client().download(&url, &dest, DownloadOptions::new()).await })
     };
     // Wait until the first download holds its part file and has bytes in it.
-    let part = part_path(&dest);
+    let part = part_path(&dest, &server.url("/r.mp4"));
     for _ in 0..500 {
         if std::fs::metadata(&part).is_ok_and(|m| m.len() > 0) {
             break;
@@ -491,4 +494,46 @@ async fn a_409_on_the_first_upload_attempt_is_still_an_error() {
         .await
         .unwrap_err();
     assert_eq!(e.code(), Some("FileAlreadyExists"), "{e}");
+}
+
+#[tokio::test]
+async fn a_part_file_of_another_result_is_never_resumed_into_this_one() {
+    let a = Arc::new(data(100_000, 12));
+    let b = Arc::new(data(100_000, 13));
+    let (ca, cb) = (a.clone(), b.clone());
+    let server = ScriptedServer::start(move |_, req: &Seen| {
+        let content = if req.path.starts_with("/a.mp4") {
+            &ca
+        } else {
+            &cb
+        };
+        match req.range_start() {
+            // Every whole-file answer of A breaks off: A's download leaves its part file.
+            None if req.path.starts_with("/a.mp4") => Action::ok(200, &[], content).cut(50_000),
+            None => Action::ok(200, &[], content),
+            Some(start) => partial(content, start),
+        }
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("out.mp4");
+    let once = client_with("https://api.example", 1);
+    once.download(&server.url("/a.mp4?sig=1"), &dest, DownloadOptions::new())
+        .await
+        .unwrap_err();
+    assert_eq!(files_in(dir.path()).len(), 1, "A's part file is kept");
+    // Another result to the same output: it starts at 0 and A's part goes away.
+    let done = once
+        .download(&server.url("/b.mp4?sig=1"), &dest, DownloadOptions::new())
+        .await
+        .unwrap();
+    assert_eq!(done.bytes, b.len() as u64);
+    assert_eq!(std::fs::read(&dest).unwrap(), *b, "not spliced with A");
+    let b_requests: Vec<Seen> = server
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.starts_with("/b.mp4"))
+        .collect();
+    assert_eq!(b_requests[0].range_start(), None);
+    assert_eq!(files_in(dir.path()), ["out.mp4"]);
 }
