@@ -1,6 +1,8 @@
 //! `kill -9` at random points of 20 downloads (one to three kills each), then one rerun: the file is
 //! byte-identical to what the server holds and no temporary file is left. The result is
 //! served slowly from a loopback server with `Range` support (seeded, bounded in time).
+//! Also the other local-file paths of `download` and `upload`: `-o -` to standard output,
+//! and inputs refused before anything is sent (empty, not media, a FIFO).
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -115,21 +117,28 @@ impl Rng {
 }
 
 fn spawn_download(dir: &Path, url: &str, out: &str) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_wan-animate"))
-        .current_dir(dir)
-        .env_remove("WAN_ANIMATE_SIM")
-        .env_remove("DASHSCOPE_API_KEY_FILE_PATH")
-        .env("HOME", dir)
-        .env("DASHSCOPE_API_KEY", "sk-kill-test")
-        // The API is never called for a URL download; point it at a closed loopback port anyway.
-        .env("DASHSCOPE_HTTP_BASE_URL", "http://127.0.0.1:9/api/v1")
-        .env("WAN_ANIMATE_JOURNAL", dir.join("journal.jsonl"))
+    wan_animate(dir)
         .args(["download", url, "-o", out])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap()
+}
+
+/// The binary with a key and an API base on a closed loopback port: the API is never
+/// called by these tests.
+fn wan_animate(dir: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_wan-animate"));
+    cmd.current_dir(dir)
+        .env_remove("WAN_ANIMATE_SIM")
+        .env_remove("DASHSCOPE_API_KEY_FILE_PATH")
+        .env("HOME", dir)
+        .env("DASHSCOPE_API_KEY", "sk-kill-test")
+        // The API is never called for a URL download; point it at a closed loopback port anyway.
+        .env("DASHSCOPE_HTTP_BASE_URL", "http://127.0.0.1:9/api/v1")
+        .env("WAN_ANIMATE_JOURNAL", dir.join("journal.jsonl"));
+    cmd
 }
 
 /// Waits for `child` at most `limit`; kills it and fails the test past that.
@@ -218,4 +227,82 @@ fn downloads_killed_at_random_points_end_byte_identical_with_no_temporary_files(
         "kills {killed_mid_body}, resumes {resumed}"
     );
     assert!(started.elapsed() < Duration::from_secs(300));
+}
+
+#[test]
+fn download_to_standard_output_writes_exactly_the_file() {
+    let content: Arc<Vec<u8>> = Arc::new((0..400_000u32).map(|i| (i % 253) as u8).collect());
+    let host = SlowHost::start(content.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("http://{}/r.mp4", host.addr);
+    let child = wan_animate(dir.path())
+        .args(["download", &url, "-o", "-"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.stdout == *content,
+        "stdout is the file ({} bytes)",
+        out.stdout.len()
+    );
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|n| n != "journal.jsonl")
+        .collect();
+    assert!(left.is_empty(), "no file written: {left:?}");
+}
+
+fn upload(dir: &Path, file: &Path) -> (i32, String) {
+    let child = wan_animate(dir)
+        .args(["upload", &file.display().to_string(), "--model", "move"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_bounded(child, Duration::from_secs(30))
+}
+
+#[test]
+fn upload_refuses_empty_and_non_media_files_and_directories_before_sending() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty.jpg");
+    std::fs::write(&empty, b"").unwrap();
+    let (code, err) = upload(dir.path(), &empty);
+    assert_eq!(code, 8, "{err}");
+    assert!(err.contains("empty"), "{err}");
+
+    let text = dir.path().join("notes.jpg");
+    std::fs::write(&text, b"just some text, not a picture").unwrap();
+    let (code, err) = upload(dir.path(), &text);
+    assert_eq!(code, 8, "{err}");
+    assert!(err.contains("not an image or video"), "{err}");
+
+    let (code, err) = upload(dir.path(), dir.path());
+    assert_eq!(code, 8, "{err}");
+    assert!(err.contains("is a directory"), "{err}");
+}
+
+#[cfg(unix)]
+#[test]
+fn upload_refuses_a_fifo_without_blocking() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("pipe.mp4");
+    let made = Command::new("mkfifo").arg(&fifo).status();
+    if !made.is_ok_and(|s| s.success()) {
+        return; // no mkfifo here
+    }
+    let (code, err) = upload(dir.path(), &fifo);
+    assert_eq!(code, 8, "{err}");
+    assert!(err.contains("not a regular file"), "{err}");
 }
