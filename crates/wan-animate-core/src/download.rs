@@ -4,16 +4,26 @@
 //! atomically. No partial target ever exists; the storage host never receives the API key.
 //! Local file failures are [`ErrorKind::LocalIo`] and are not retried.
 
+#[cfg(feature = "rt-tokio")]
 use std::io;
 use std::path::{Path, PathBuf};
 
+#[cfg(feature = "rt-tokio")]
 use tokio::io::{AsyncSeekExt, AsyncWrite, AsyncWriteExt};
+#[cfg(feature = "rt-tokio")]
 use wan_animate_types::TaskStatus;
 
+#[cfg(feature = "rt-tokio")]
 use crate::client::Client;
-use crate::error::{Error, ErrorKind};
+use crate::error::Error;
+#[cfg(feature = "rt-tokio")]
+use crate::error::ErrorKind;
+#[cfg(feature = "rt-tokio")]
 use crate::http::RequestBody;
-use crate::progress::{Progress, ProgressFn};
+#[cfg(feature = "rt-tokio")]
+use crate::progress::Progress;
+use crate::progress::ProgressFn;
+#[cfg(feature = "rt-tokio")]
 use crate::upload::oss_error;
 
 /// How to download.
@@ -199,6 +209,7 @@ fn part_prefix(dest: &Path) -> String {
     format!(".{name}.")
 }
 
+#[cfg(feature = "rt-tokio")]
 /// Removes part files of earlier downloads of *other* results to `dest` (their bytes can
 /// never be used), unless another process holds them.
 fn remove_stale_parts(dest: &Path, ours: &Path) {
@@ -309,6 +320,7 @@ pub fn output_name_for_url(url: &str) -> String {
     safe_name(segment).unwrap_or_else(|| "result.mp4".into())
 }
 
+#[cfg(feature = "rt-tokio")]
 /// A locked part file: the exclusive lock keeps two processes from writing the same output.
 struct PartFile {
     path: PathBuf,
@@ -316,6 +328,7 @@ struct PartFile {
     lock: std::fs::File,
 }
 
+#[cfg(feature = "rt-tokio")]
 impl PartFile {
     /// Opens (or creates) the part file and locks it, without blocking.
     fn open_locked(path: &Path) -> Result<Self, Error> {
@@ -353,6 +366,7 @@ impl PartFile {
     }
 }
 
+#[cfg(feature = "rt-tokio")]
 fn busy(path: &Path) -> Error {
     Error::local_io(
         "lock the part file",
@@ -364,6 +378,7 @@ fn busy(path: &Path) -> Error {
     )
 }
 
+#[cfg(feature = "rt-tokio")]
 /// Where the bytes of a download go.
 enum Sink<'w> {
     /// The part file, appended to; its durable length is the resume offset.
@@ -381,6 +396,7 @@ enum Sink<'w> {
     },
 }
 
+#[cfg(feature = "rt-tokio")]
 impl Sink<'_> {
     fn label(&self) -> &Path {
         match self {
@@ -454,6 +470,7 @@ impl Sink<'_> {
     }
 }
 
+#[cfg(feature = "rt-tokio")]
 /// `Content-Range: bytes FIRST-LAST/TOTAL` (TOTAL may be `*`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct ContentRange {
@@ -462,6 +479,7 @@ struct ContentRange {
     total: Option<u64>,
 }
 
+#[cfg(feature = "rt-tokio")]
 fn content_range(headers: &http::HeaderMap) -> Option<ContentRange> {
     let v = headers.get(http::header::CONTENT_RANGE)?.to_str().ok()?;
     let rest = v.trim().strip_prefix("bytes ")?;
@@ -479,12 +497,14 @@ fn content_range(headers: &http::HeaderMap) -> Option<ContentRange> {
     (r.first <= r.last).then_some(r)
 }
 
+#[cfg(feature = "rt-tokio")]
 /// `Content-Range: bytes */TOTAL`, as sent with 416.
 fn unsatisfied_total(headers: &http::HeaderMap) -> Option<u64> {
     let v = headers.get(http::header::CONTENT_RANGE)?.to_str().ok()?;
     v.trim().strip_prefix("bytes */")?.trim().parse().ok()
 }
 
+#[cfg(feature = "rt-tokio")]
 fn content_length(headers: &http::HeaderMap) -> Option<u64> {
     headers
         .get(http::header::CONTENT_LENGTH)?
@@ -495,18 +515,21 @@ fn content_length(headers: &http::HeaderMap) -> Option<u64> {
         .ok()
 }
 
+#[cfg(feature = "rt-tokio")]
 fn range_error(summary: String) -> Error {
     Error::new(ErrorKind::Decode, summary).with_hint(
         "the storage host answered something other than what was asked; nothing was written from that answer. Try again later",
     )
 }
 
+#[cfg(feature = "rt-tokio")]
 /// How one attempt ended, when it did not fail.
 enum Attempt {
     /// The body ended; `end` is the offset just past the last byte written.
     Ended { end: u64 },
 }
 
+#[cfg(feature = "rt-tokio")]
 impl Client {
     /// Downloads the result of a `SUCCEEDED` task to `dest`.
     pub async fn download_result(
@@ -577,9 +600,18 @@ impl Client {
             disk_space: opts.disk_space.clone(),
         };
         let result = self.fetch(url, &mut sink, &opts).await;
+        // Whatever happened, every write reaches the file (tokio writes in the background)
+        // before the part is judged, and the file is closed before its lock is released.
+        let flushed = sink.durable_len().await;
         let result = match result {
             Ok(len) => finish(sink, &part, dest, len, opts.overwrite).await,
-            Err(e) => Err(e),
+            Err(e) => {
+                drop(sink);
+                if let Err(f) = flushed {
+                    tracing::warn!(error = %f, "could not flush the part file");
+                }
+                Err(e)
+            }
         };
         match result {
             Ok(done) => Ok(done),
@@ -898,6 +930,7 @@ impl Client {
     }
 }
 
+#[cfg(feature = "rt-tokio")]
 /// Syncs the complete part file, checks its length and renames it onto `dest`.
 async fn finish(
     sink: Sink<'_>,
@@ -906,7 +939,10 @@ async fn finish(
     len: u64,
     overwrite: bool,
 ) -> Result<Downloaded, Error> {
-    if let Sink::File { file, .. } = sink {
+    if let Sink::File { mut file, .. } = sink {
+        file.flush()
+            .await
+            .map_err(|e| Error::local_io("save the download", &part.path, e))?;
         file.sync_all()
             .await
             .map_err(|e| Error::local_io("save the download", &part.path, e))?;
@@ -1019,6 +1055,7 @@ mod tests {
         );
     }
 
+    #[cfg(feature = "rt-tokio")]
     #[test]
     fn content_ranges_are_parsed_exactly() {
         let h = |v: &str| {

@@ -485,8 +485,7 @@ async fn file_stream(
     progress: Option<ProgressFn>,
     failure: LocalFailure,
 ) -> Result<impl futures_core::Stream<Item = Result<Bytes, BoxError>> + Send + 'static, Error> {
-    use tokio::io::AsyncReadExt;
-    let file = tokio::fs::File::open(&path)
+    let file = open_source(&path)
         .await
         .map_err(|e| Error::local_io("open the file to upload", &path, e))?;
     let fail = move |e: std::io::Error| -> BoxError {
@@ -510,7 +509,7 @@ async fn file_stream(
                     Part::Head => Some((Ok(head.clone()), (Part::Body, file, sent, head, tail))),
                     Part::Body => {
                         let mut buf = vec![0u8; CHUNK];
-                        match file.read(&mut buf).await {
+                        match read_some(&mut file, &mut buf).await {
                             Ok(0) if sent == size => {
                                 Some((Ok(tail.clone()), (Part::Done, file, sent, head, tail)))
                             }
@@ -547,6 +546,27 @@ async fn file_stream(
             }
         },
     ))
+}
+
+/// The file being uploaded: read with tokio's file I/O when the runtime feature is on, with
+/// std's (blocking, 64 KiB at a time) otherwise.
+#[cfg(feature = "rt-tokio")]
+type Source = tokio::fs::File;
+#[cfg(not(feature = "rt-tokio"))]
+type Source = std::fs::File;
+
+async fn open_source(path: &Path) -> std::io::Result<Source> {
+    #[cfg(feature = "rt-tokio")]
+    return tokio::fs::File::open(path).await;
+    #[cfg(not(feature = "rt-tokio"))]
+    return std::fs::File::open(path);
+}
+
+async fn read_some(file: &mut Source, buf: &mut [u8]) -> std::io::Result<usize> {
+    #[cfg(feature = "rt-tokio")]
+    return tokio::io::AsyncReadExt::read(file, buf).await;
+    #[cfg(not(feature = "rt-tokio"))]
+    return std::io::Read::read(file, buf);
 }
 
 impl Client {

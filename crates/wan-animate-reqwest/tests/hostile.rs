@@ -310,7 +310,7 @@ async fn a_stalled_body_times_out_and_resumes() {
     let dir = tempfile::tempdir().unwrap();
     let dest = dir.path().join("out.mp4");
     let config = ClientConfig::new(KEY)
-        .with_request_timeout(Duration::from_millis(300))
+        .with_request_timeout(Duration::from_millis(500))
         .with_retry(
             RetryPolicy::default()
                 .without_jitter()
