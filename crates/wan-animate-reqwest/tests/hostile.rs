@@ -537,3 +537,45 @@ async fn a_part_file_of_another_result_is_never_resumed_into_this_one() {
     assert_eq!(b_requests[0].range_start(), None);
     assert_eq!(files_in(dir.path()), ["out.mp4"]);
 }
+
+#[tokio::test]
+async fn a_file_that_breaks_while_uploading_is_local_io_and_not_retried() {
+    let host = Arc::new(std::sync::Mutex::new(String::new()));
+    let h = host.clone();
+    let server = ScriptedServer::start(move |_, req: &Seen| {
+        if req.path.contains("getPolicy") {
+            return Action::ok(
+                200,
+                &[("content-type", "application/json")],
+                policy_body(&h.lock().unwrap()).as_bytes(),
+            );
+        }
+        Action::ok(200, &[], b"")
+    })
+    .await;
+    *host.lock().unwrap() = server.url("");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("dance.mp4");
+    std::fs::write(&file, vec![7u8; 300_000]).unwrap();
+    // The file shrinks under the upload after its first chunk (another program rewrote it).
+    let victim = file.clone();
+    let progress: wan_animate_reqwest::progress::ProgressFn = Arc::new(move |_| {
+        let _ = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&victim)
+            .and_then(|f| f.set_len(1000));
+    });
+    let e = client_with(&server.url(""), 3)
+        .upload_file(&Model::AnimateMix, &file, Some(progress))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::LocalIo, "{e}");
+    assert!(e.to_string().contains("dance.mp4"), "{e}");
+    assert!(e.to_string().contains("shrank"), "{e}");
+    let posts = server
+        .requests()
+        .iter()
+        .filter(|r| r.path.starts_with("/oss"))
+        .count();
+    assert!(posts <= 1, "a local failure is not retried ({posts} posts)");
+}
