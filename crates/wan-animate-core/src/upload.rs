@@ -138,6 +138,8 @@ impl Client {
     /// Preflights local inputs (every violation of both files at once), uploads them
     /// concurrently, then submits with the `oss://` URLs.
     pub async fn submit_animate(&self, job: AnimateJob) -> Result<AnimateSubmission, Error> {
+        job.image.validate()?;
+        job.video.validate()?;
         if job.preflight {
             let mut problems = Vec::new();
             for (input, kind) in [
@@ -208,9 +210,13 @@ impl Client {
         progress: Option<ProgressFn>,
     ) -> Result<UploadedFile, Error> {
         tracing::info!(model = %model, path = %path.display(), "uploading to temporary storage");
-        let size = std::fs::metadata(path)
-            .map_err(|e| Error::invalid_input(format!("cannot read {}: {e}", path.display())))?
-            .len();
+        let size = crate::input::regular_file(path, "file")?.len();
+        if size == 0 {
+            return Err(Error::invalid_input(format!(
+                "{} is empty (0 bytes); give the image or video file",
+                path.display()
+            )));
+        }
         let mut refreshed = false;
         loop {
             let policy = self.upload_policy(model, refreshed).await?;
@@ -325,12 +331,14 @@ impl Client {
         let mut attempt = 0u32;
         loop {
             attempt += 1;
+            let local_failure = LocalFailure::default();
             let body = file_stream(
                 path.to_path_buf(),
                 Bytes::from(head.clone()),
                 Bytes::from(tail.clone()),
                 size,
                 progress.clone(),
+                local_failure.clone(),
             )
             .await?;
             // Deliberately a fresh request with no Authorization and no DashScope headers.
@@ -351,9 +359,25 @@ impl Client {
                     ))
                 })?;
             let result = self.exchange(request, UPLOAD_TIMEOUT).await;
+            // Reading the file failed while sending it: a local problem, not the network's.
+            if let Some(e) = local_failure.take() {
+                return Err(Error::local_io("read the file to upload", path, e));
+            }
             let err = match result {
                 Ok(r) if r.status.is_success() => return Ok(key),
-                Ok(r) => oss_error(r.status.as_u16(), &r.body),
+                Ok(r) => {
+                    let e = oss_error(r.status.as_u16(), &r.body);
+                    // The key is unique to this upload: if a retry finds it already stored,
+                    // an earlier attempt stored it and only its answer was lost.
+                    if attempt > 1 && e.code() == Some("FileAlreadyExists") {
+                        tracing::info!(
+                            key,
+                            "an earlier attempt stored the file; counting it as uploaded"
+                        );
+                        return Ok(key);
+                    }
+                    e
+                }
                 Err(t) if t.was_request_sent() == Some(false) || t.is_connect() => {
                     Error::transport("upload", t)
                 }
@@ -436,6 +460,23 @@ fn sanitize_file_name(path: &Path) -> String {
     }
 }
 
+/// The first local read failure of an upload body, so it is reported as local I/O rather
+/// than as whatever the HTTP backend makes of a failed body stream.
+#[derive(Clone, Default)]
+struct LocalFailure(std::sync::Arc<std::sync::Mutex<Option<std::io::Error>>>);
+
+impl LocalFailure {
+    fn set(&self, e: std::io::Error) {
+        if let Ok(mut slot) = self.0.lock() {
+            slot.get_or_insert(e);
+        }
+    }
+
+    fn take(&self) -> Option<std::io::Error> {
+        self.0.lock().ok()?.take()
+    }
+}
+
 /// The form body: head, the file in 64 KiB chunks, tail. Bounded memory whatever the size.
 async fn file_stream(
     path: PathBuf,
@@ -443,11 +484,16 @@ async fn file_stream(
     tail: Bytes,
     size: u64,
     progress: Option<ProgressFn>,
+    failure: LocalFailure,
 ) -> Result<impl futures_core::Stream<Item = Result<Bytes, BoxError>> + Send + 'static, Error> {
-    use tokio::io::AsyncReadExt;
-    let file = tokio::fs::File::open(&path)
+    let file = open_source(&path)
         .await
-        .map_err(|e| Error::invalid_input(format!("cannot open {}: {e}", path.display())))?;
+        .map_err(|e| Error::local_io("open the file to upload", &path, e))?;
+    let fail = move |e: std::io::Error| -> BoxError {
+        let text = e.to_string();
+        failure.set(e);
+        text.into()
+    };
     enum Part {
         Head,
         Body,
@@ -458,20 +504,23 @@ async fn file_stream(
         state,
         move |(part, mut file, sent, head, tail)| {
             let progress = progress.clone();
+            let fail = fail.clone();
             async move {
                 match part {
                     Part::Head => Some((Ok(head.clone()), (Part::Body, file, sent, head, tail))),
                     Part::Body => {
                         let mut buf = vec![0u8; CHUNK];
-                        match file.read(&mut buf).await {
+                        match read_some(&mut file, &mut buf).await {
                             Ok(0) if sent == size => {
                                 Some((Ok(tail.clone()), (Part::Done, file, sent, head, tail)))
                             }
                             Ok(0) => Some((
-                                Err(format!(
-                                    "the file shrank while uploading ({sent} of {size} bytes)"
-                                )
-                                .into()),
+                                Err(fail(std::io::Error::new(
+                                    std::io::ErrorKind::UnexpectedEof,
+                                    format!(
+                                        "the file shrank while uploading ({sent} of {size} bytes)"
+                                    ),
+                                ))),
                                 (Part::Done, file, sent, head, tail),
                             )),
                             Ok(n) => {
@@ -479,7 +528,9 @@ async fn file_stream(
                                 let sent = sent + n as u64;
                                 if sent > size {
                                     return Some((
-                                        Err("the file grew while uploading".into()),
+                                        Err(fail(std::io::Error::other(
+                                            "the file grew while uploading",
+                                        ))),
                                         (Part::Done, file, sent, head, tail),
                                     ));
                                 }
@@ -488,7 +539,7 @@ async fn file_stream(
                                 }
                                 Some((Ok(Bytes::from(buf)), (Part::Body, file, sent, head, tail)))
                             }
-                            Err(e) => Some((Err(e.into()), (Part::Done, file, sent, head, tail))),
+                            Err(e) => Some((Err(fail(e)), (Part::Done, file, sent, head, tail))),
                         }
                     }
                     Part::Done => None,
@@ -496,6 +547,27 @@ async fn file_stream(
             }
         },
     ))
+}
+
+/// The file being uploaded: read with tokio's file I/O when the runtime feature is on, with
+/// std's (blocking, 64 KiB at a time) otherwise.
+#[cfg(feature = "rt-tokio")]
+type Source = tokio::fs::File;
+#[cfg(not(feature = "rt-tokio"))]
+type Source = std::fs::File;
+
+async fn open_source(path: &Path) -> std::io::Result<Source> {
+    #[cfg(feature = "rt-tokio")]
+    return tokio::fs::File::open(path).await;
+    #[cfg(not(feature = "rt-tokio"))]
+    return std::fs::File::open(path);
+}
+
+async fn read_some(file: &mut Source, buf: &mut [u8]) -> std::io::Result<usize> {
+    #[cfg(feature = "rt-tokio")]
+    return tokio::io::AsyncReadExt::read(file, buf).await;
+    #[cfg(not(feature = "rt-tokio"))]
+    return std::io::Read::read(file, buf);
 }
 
 impl Client {
@@ -508,5 +580,59 @@ impl Client {
             .ok()?
             .get(&key)
             .map(|(_, t)| *t)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ClientConfig;
+    use crate::test_util::{MockHttp, MockReply};
+
+    fn client() -> (Client, MockHttp) {
+        let http = MockHttp::new(|_| MockReply::json(500, "{}"));
+        let c = Client::new(ClientConfig::new("sk-test"), http.clone()).unwrap();
+        (c, http)
+    }
+
+    #[tokio::test]
+    async fn an_empty_file_is_refused_before_anything_is_sent() {
+        let dir = tempfile::tempdir().unwrap();
+        let empty = dir.path().join("empty.jpg");
+        std::fs::write(&empty, b"").unwrap();
+        let (c, http) = client();
+        let e = c
+            .upload_file(&Model::AnimateMix, &empty, None)
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidInput);
+        assert!(e.to_string().contains("empty"), "{e}");
+        assert!(http.requests().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_directory_is_refused_as_a_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let (c, http) = client();
+        let e = c
+            .upload_file(&Model::AnimateMix, dir.path(), None)
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("is a directory"), "{e}");
+        assert!(http.requests().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_url_without_a_host_is_refused_before_submitting() {
+        let (c, http) = client();
+        let job = AnimateJob::new(
+            Model::AnimateMix,
+            Input::parse("https://"),
+            Input::parse("https://x/v.mp4"),
+            Mode::Standard,
+        );
+        let e = c.submit_animate(job).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidInput);
+        assert!(http.requests().is_empty());
     }
 }

@@ -22,38 +22,35 @@ use std::time::Duration;
 use wan_animate_core::http::{HttpClient, HttpRequest, HttpResponse, ResponseBody, TransportError};
 pub use wan_animate_core::*;
 
-/// A reqwest client as a [`HttpClient`]. Redirects are not followed (core decides what to do
-/// with every answer, and a redirect must never carry the key elsewhere).
+/// A reqwest client as a [`HttpClient`]. Redirects are never followed (core decides what to
+/// do with every answer, and a redirect must never carry the key elsewhere): every way to
+/// make one sets reqwest's redirect policy to "none", and building can fail rather than fall
+/// back to a client that follows redirects.
 ///
 /// ```
-/// let backend = wan_animate_reqwest::ReqwestClient::new();
+/// let backend = wan_animate_reqwest::ReqwestClient::new()?;
 /// # let _ = backend;
+/// # Ok::<(), wan_animate_reqwest::Error>(())
 /// ```
 #[derive(Debug, Clone)]
 pub struct ReqwestClient(reqwest::Client);
 
-impl Default for ReqwestClient {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl ReqwestClient {
-    /// No redirects, 10 s connect timeout, TCP keepalive.
-    pub fn new() -> Self {
-        Self(
-            Self::builder()
-                .build()
-                .unwrap_or_else(|_| reqwest::Client::new()),
-        )
+    /// No redirects, 10 s connect timeout, TCP keepalive. Fails when reqwest cannot build
+    /// a client (for example when the system's TLS roots cannot be loaded).
+    pub fn new() -> Result<Self, Error> {
+        Self::from_builder(Self::builder())
     }
 
-    /// A builder with our defaults applied, for proxies, timeouts or certificates.
+    /// A builder with our defaults applied, for proxies, timeouts or certificates. Pass it
+    /// to [`ReqwestClient::from_builder`], which switches redirects off again whatever the
+    /// builder says.
     ///
     /// ```
     /// let b = wan_animate_reqwest::ReqwestClient::builder().timeout(std::time::Duration::from_secs(5));
-    /// let backend = wan_animate_reqwest::ReqwestClient::from(b.build().unwrap());
+    /// let backend = wan_animate_reqwest::ReqwestClient::from_builder(b)?;
     /// # let _ = backend;
+    /// # Ok::<(), wan_animate_reqwest::Error>(())
     /// ```
     pub fn builder() -> reqwest::ClientBuilder {
         reqwest::Client::builder()
@@ -62,42 +59,72 @@ impl ReqwestClient {
             .tcp_keepalive(Duration::from_secs(30))
     }
 
-    /// Builds from a reqwest builder.
+    /// Builds from a reqwest builder, with redirects off (set last, so it wins).
     pub fn from_builder(b: reqwest::ClientBuilder) -> Result<Self, Error> {
-        b.build()
+        b.redirect(reqwest::redirect::Policy::none())
+            .build()
             .map(Self)
-            .map_err(|e| Error::config(format!("cannot build the HTTP client: {e}")))
+            .map_err(|e| Error::config(format!("cannot build the HTTP client: {}", chain_text(&e))))
     }
 }
 
-impl From<reqwest::Client> for ReqwestClient {
-    fn from(c: reqwest::Client) -> Self {
-        Self(c)
+/// A reqwest error kept whole: `source()` is the `reqwest::Error` itself (so its chain, down
+/// to the `io::Error`, can be walked and downcast), while the message spells the chain out
+/// once, because most callers print only the message.
+#[derive(Debug)]
+struct BackendError {
+    text: String,
+    inner: reqwest::Error,
+}
+
+impl std::fmt::Display for BackendError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
     }
+}
+
+impl std::error::Error for BackendError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.inner)
+    }
+}
+
+/// The message of `e` and of every error below it, joined with `: `.
+fn chain_text(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(x) = src {
+        let t = x.to_string();
+        if !s.contains(&t) {
+            s.push_str(": ");
+            s.push_str(&t);
+        }
+        src = x.source();
+    }
+    s
 }
 
 fn map_error(e: reqwest::Error) -> TransportError {
-    let text = e.to_string();
-    let chain = {
-        let mut s = text.clone();
-        let mut src = std::error::Error::source(&e);
-        while let Some(x) = src {
-            s.push_str(": ");
-            s.push_str(&x.to_string());
-            src = x.source();
-        }
-        s
+    let (connect, timeout, body, request) = (
+        e.is_connect(),
+        e.is_timeout(),
+        e.is_body() || e.is_decode(),
+        e.is_request(),
+    );
+    let err = BackendError {
+        text: chain_text(&e),
+        inner: e,
     };
-    if e.is_connect() {
-        TransportError::connect(chain)
-    } else if e.is_timeout() {
-        TransportError::timeout(chain)
-    } else if e.is_body() || e.is_decode() {
-        TransportError::body(chain)
-    } else if e.is_request() {
-        TransportError::io(chain)
+    if connect {
+        TransportError::connect(err)
+    } else if timeout {
+        TransportError::timeout(err)
+    } else if body {
+        TransportError::body(err)
+    } else if request {
+        TransportError::io(err)
     } else {
-        TransportError::other(chain)
+        TransportError::other(err)
     }
 }
 
@@ -121,7 +148,7 @@ impl HttpClient for ReqwestClient {
 /// # Ok::<(), wan_animate_reqwest::Error>(())
 /// ```
 pub fn client(config: ClientConfig) -> Result<Client, Error> {
-    Client::new(config, ReqwestClient::new())
+    Client::new(config, ReqwestClient::new()?)
 }
 
 /// A [`Client`] on reqwest configured from the environment (see [`ClientConfig::from_env`]).

@@ -163,7 +163,7 @@ async fn connect_refused_reports_that_the_request_was_not_sent() {
     let req = http::Request::get(format!("http://{addr}/x"))
         .body(RequestBody::empty())
         .unwrap();
-    let e = ReqwestClient::new().send(req).await.unwrap_err();
+    let e = ReqwestClient::new().unwrap().send(req).await.unwrap_err();
     assert!(e.is_connect(), "{e}");
     assert_eq!(e.was_request_sent(), Some(false));
 }
@@ -202,7 +202,7 @@ async fn redirects_are_not_followed() {
     let req = http::Request::get(format!("{}/r", server.uri()))
         .body(RequestBody::empty())
         .unwrap();
-    let resp = ReqwestClient::new().send(req).await.unwrap();
+    let resp = ReqwestClient::new().unwrap().send(req).await.unwrap();
     assert_eq!(resp.status(), 302);
 }
 
@@ -270,7 +270,7 @@ async fn bodies_stream_in_both_directions() {
         .header("content-length", UP)
         .body(RequestBody::from_stream(chunks, Some(UP)))
         .unwrap();
-    let resp = ReqwestClient::new().send(req).await.unwrap();
+    let resp = ReqwestClient::new().unwrap().send(req).await.unwrap();
     assert_eq!(got.await.unwrap() as u64, UP);
     let mut body = resp.into_body();
     let (mut total, mut chunks) = (0usize, 0usize);
@@ -287,5 +287,5 @@ async fn bodies_stream_in_both_directions() {
 
 #[tokio::test]
 async fn the_reqwest_backend_passes_the_conformance_suite() {
-    wan_animate_reqwest::test_util::conformance::run_all(ReqwestClient::new()).await;
+    wan_animate_reqwest::test_util::conformance::run_all(ReqwestClient::new().unwrap()).await;
 }

@@ -336,7 +336,7 @@ async fn a_dropped_download_resumes_with_range_and_the_bytes_are_identical() {
 }
 
 #[tokio::test]
-async fn a_wrong_length_is_an_error_and_leaves_no_file_behind() {
+async fn a_wrong_length_is_an_error_and_leaves_no_target_and_no_orphan() {
     let (origin, _) = storage(content(), "short").await;
     let dir = tempfile::tempdir().unwrap();
     let dest = dir.path().join("out.mp4");
@@ -345,10 +345,17 @@ async fn a_wrong_length_is_an_error_and_leaves_no_file_behind() {
         .await
         .unwrap_err();
     assert!(e.is_transient() || e.kind() == ErrorKind::Decode, "{e}");
-    assert_eq!(
-        std::fs::read_dir(dir.path()).unwrap().count(),
-        0,
-        "neither the target nor a temporary file exists"
+    assert!(!dest.exists(), "no target from a short download");
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(
+        left.iter().all(|n| {
+            let n = n.to_string_lossy();
+            n.starts_with(".out.mp4.") && n.ends_with(".wan-animate.part")
+        }),
+        "only the part file named after the output (for a resume) may remain: {left:?}"
     );
 }
 
