@@ -2,13 +2,16 @@
 //! unfinished tasks per model, polling, downloads as soon as each task succeeds, retries by
 //! error kind, and resume with reconciliation. Every step is recorded in the ledger before
 //! the action it stands for.
+//!
+//! Each job is driven by one async task that owns its record in memory; the ledger is
+//! written through [`LedgerThread`] (compare-and-set, durable before the step goes on) and
+//! never reread per step, so a step costs the same with 10 jobs or 10,000.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
-use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 use wan_animate_core::download::DownloadOptions;
@@ -18,8 +21,16 @@ use wan_animate_core::types::{
 };
 use wan_animate_core::{Client, ErrorKind};
 
-use crate::ledger::{JobRecord, JobState, Ledger, LedgerError, Summary};
+use crate::endpoint::EndpointIdentity;
+use crate::ledger::{
+    JobRecord, JobState, JobUpdate, Ledger, LedgerError, LedgerStore, StoredUpload, Summary,
+    Transition,
+};
+use crate::lock::lock_path;
 use crate::manifest::{self, Job, ManifestError, MediaSource};
+use crate::rate::RateLimiter;
+use crate::report::{REPORT_FILES, Report, kind_name, report, write_reports};
+use crate::store::LedgerThread;
 
 /// How a batch runs.
 #[derive(Debug, Clone)]
@@ -45,6 +56,12 @@ pub struct BatchOptions {
     /// How long after an interrupted create the task list is trusted to show the task: an
     /// empty answer before then is not taken as "nothing was created".
     pub reconcile_settle: Duration,
+    /// Where this run's tasks live. Recorded in a new ledger; a resume against another
+    /// endpoint is refused before anything is sent. `None` skips the check.
+    pub endpoint: Option<EndpointIdentity>,
+    /// Resume against an endpoint other than the recorded one (a deliberate move), and
+    /// record the new one.
+    pub allow_endpoint_change: bool,
 }
 
 impl BatchOptions {
@@ -60,7 +77,15 @@ impl BatchOptions {
             poll_interval: Duration::from_secs(10),
             preflight: true,
             reconcile_settle: Duration::from_secs(30),
+            endpoint: None,
+            allow_endpoint_change: false,
         }
+    }
+
+    /// Sets the endpoint identity checked against the ledger.
+    pub fn with_endpoint(mut self, endpoint: EndpointIdentity) -> Self {
+        self.endpoint = Some(endpoint);
+        self
     }
 
     /// The ledger path in use.
@@ -77,12 +102,28 @@ impl BatchOptions {
 pub enum BatchError {
     /// The manifest has problems (nothing was uploaded or submitted).
     Manifest(ManifestError),
-    /// The ledger failed.
+    /// The ledger failed, or refused (held by another run, an illegal transition).
     Ledger(LedgerError),
     /// A failure that affects every job (wrong key, billing): the batch stops, resumable.
     Fatal(wan_animate_core::Error),
     /// Local I/O.
     Io(std::io::Error),
+    /// The ledger's tasks live at another endpoint; nothing was sent.
+    EndpointChanged {
+        /// The ledger.
+        ledger: String,
+        /// Where its tasks live.
+        recorded: EndpointIdentity,
+        /// Where this run would talk to.
+        current: EndpointIdentity,
+    },
+    /// Outputs of jobs the ledger does not know already exist; nothing was sent.
+    OutputsExist {
+        /// The ledger.
+        ledger: String,
+        /// The files.
+        files: Vec<PathBuf>,
+    },
 }
 
 impl std::fmt::Display for BatchError {
@@ -95,11 +136,43 @@ impl std::fmt::Display for BatchError {
                 "the batch stopped: {e}; fix it and run the same command again to resume"
             ),
             BatchError::Io(e) => write!(f, "{e}"),
+            BatchError::EndpointChanged {
+                ledger,
+                recorded,
+                current,
+            } => write!(
+                f,
+                "the ledger {ledger} holds tasks of {recorded}, but this run talks to {current}; nothing was sent and the ledger is unchanged. Resume with the original endpoint (base URL, region, workspace and key), or, if the tasks really are reachable there, allow the move explicitly (--allow-endpoint-change)"
+            ),
+            BatchError::OutputsExist { ledger, files } => {
+                let shown: Vec<String> = files
+                    .iter()
+                    .take(5)
+                    .map(|p| p.display().to_string())
+                    .collect();
+                write!(
+                    f,
+                    "{} output file(s) of jobs the ledger {ledger} has no record of already exist ({}{}); nothing was uploaded or submitted. If they come from an earlier run, resume with that run's ledger (--ledger); otherwise move them away or choose another --out-dir",
+                    files.len(),
+                    shown.join(", "),
+                    if files.len() > 5 { ", ..." } else { "" }
+                )
+            }
         }
     }
 }
 
-impl std::error::Error for BatchError {}
+impl std::error::Error for BatchError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            BatchError::Manifest(e) => Some(e),
+            BatchError::Ledger(e) => Some(e),
+            BatchError::Fatal(e) => Some(e),
+            BatchError::Io(e) => Some(e),
+            _ => None,
+        }
+    }
+}
 
 impl From<LedgerError> for BatchError {
     fn from(e: LedgerError) -> Self {
@@ -107,83 +180,12 @@ impl From<LedgerError> for BatchError {
     }
 }
 
-/// One job's line in the report.
-#[derive(Debug, Clone, Serialize)]
-#[non_exhaustive]
-pub struct JobReport {
-    /// Manifest id.
-    pub job_id: String,
-    /// Final (or current) state.
-    pub outcome: String,
-    /// The task.
-    pub task_id: Option<String>,
-    /// The create request's id.
-    pub submit_request_id: Option<String>,
-    /// The failing request's id.
-    pub request_id: Option<String>,
-    /// Error kind, code and message.
-    pub error_kind: Option<String>,
-    /// The service's code.
-    pub error_code: Option<String>,
-    /// The message.
-    pub error_message: Option<String>,
-    /// Where the video is.
-    pub output_path: Option<String>,
-    /// Its SHA-256.
-    pub output_sha256: Option<String>,
-    /// Billed seconds.
-    pub video_duration: Option<f64>,
-    /// The mode (`wan-std`/`wan-pro`).
-    pub mode: String,
-}
-
-/// The final report: one line per job and totals by mode.
-#[derive(Debug, Clone, Serialize)]
-#[non_exhaustive]
-pub struct Report {
-    /// Totals.
-    pub summary: Summary,
-    /// Billed seconds per mode.
-    pub billed_seconds_by_mode: HashMap<String, f64>,
-    /// Every job.
-    pub jobs: Vec<JobReport>,
-}
-
-/// A smooth rate limiter: one permit every `1/rate` seconds.
-#[derive(Debug)]
-struct RateLimiter {
-    interval: Duration,
-    next: Mutex<Instant>,
-}
-
-impl RateLimiter {
-    fn new(per_sec: f64) -> Self {
-        let interval = if per_sec > 0.0 {
-            Duration::from_secs_f64(1.0 / per_sec)
-        } else {
-            Duration::ZERO
-        };
-        Self {
-            interval,
-            next: Mutex::new(Instant::now()),
-        }
-    }
-
-    async fn acquire(&self) {
-        let at = {
-            let mut next = self.next.lock().unwrap_or_else(|p| p.into_inner());
-            let now = Instant::now();
-            let at = (*next).max(now);
-            *next = at + self.interval;
-            at
-        };
-        tokio::time::sleep_until(at.into()).await;
-    }
-}
+/// An upload remembered for the run: the URL and when it expires (epoch ms).
+type UploadKey = (String, String, i64, i64);
 
 struct Shared {
     client: Client,
-    ledger: Mutex<Ledger>,
+    ledger: LedgerThread,
     opts: BatchOptions,
     creates: RateLimiter,
     queries: RateLimiter,
@@ -193,7 +195,9 @@ struct Shared {
     submit_locks: HashMap<String, tokio::sync::Mutex<()>>,
     in_flight: HashMap<String, Arc<Semaphore>>,
     fatal: Mutex<Option<wan_animate_core::Error>>,
-    upload_cache: tokio::sync::Mutex<()>,
+    upload_serial: tokio::sync::Mutex<()>,
+    upload_memo: Mutex<HashMap<UploadKey, (String, i64)>>,
+    summary: Mutex<Summary>,
 }
 
 fn now_ms() -> i64 {
@@ -201,20 +205,43 @@ fn now_ms() -> i64 {
 }
 
 impl Shared {
-    fn ledger(&self) -> std::sync::MutexGuard<'_, Ledger> {
-        self.ledger.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn record(
+    /// Records `rec -> to` in the ledger (compare-and-set on the state `rec` is in), then
+    /// in memory. Returns once durable.
+    async fn record(
         &self,
-        job: &str,
+        rec: &mut JobRecord,
         to: JobState,
-        updates: &[crate::ledger::Update<'_>],
+        updates: Vec<JobUpdate>,
         detail: Option<&str>,
     ) -> Result<(), BatchError> {
-        self.ledger()
-            .transition(job, to, updates, detail, now_ms())
-            .map_err(BatchError::from)
+        let from = rec.state();
+        let mut t = Transition::new(rec.job_id.clone(), from, to, now_ms()).with_updates(updates);
+        if let Some(d) = detail {
+            t = t.with_detail(d);
+        }
+        let updates = t.updates.clone();
+        self.ledger.transition(t).await?;
+        let billed = |r: &JobRecord| {
+            if r.task_status.as_deref() == Some("SUCCEEDED") {
+                r.video_duration.unwrap_or(0.0)
+            } else {
+                0.0
+            }
+        };
+        let before = billed(rec);
+        rec.apply(&updates);
+        rec.state = Some(to);
+        let mut s = self.summary.lock().unwrap_or_else(|p| p.into_inner());
+        s.moved(from, to);
+        s.billed_seconds += billed(rec) - before;
+        Ok(())
+    }
+
+    fn summary(&self) -> Summary {
+        self.summary
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     fn stopped(&self) -> bool {
@@ -222,8 +249,13 @@ impl Shared {
     }
 }
 
-/// Runs (or resumes) the batch in `manifest_path`. `on_progress` is called after every job
-/// transition with the current totals.
+/// Runs (or resumes) the batch in `manifest_path` with the SQLite ledger of `opts`.
+/// `on_progress` is called after every job finishes with the current totals.
+///
+/// Before anything is uploaded or created: the manifest and its outputs are checked (every
+/// problem by line), the ledger's run lock is taken (a second run is refused at once), the
+/// endpoint is compared with the recorded one, and outputs that already exist for jobs the
+/// ledger does not know are refused.
 pub async fn run(
     client: Client,
     manifest_path: &Path,
@@ -235,13 +267,51 @@ pub async fn run(
     std::fs::create_dir_all(&opts.out_dir).map_err(BatchError::Io)?;
     // Reports name outputs by absolute path, valid from any working directory.
     opts.out_dir = std::fs::canonicalize(&opts.out_dir).map_err(BatchError::Io)?;
-    let mut ledger = Ledger::open(&opts.ledger_path())?;
-    ledger.sync_jobs(&jobs, now_ms())?;
-    client.remember_task_ids(ledger.known_task_ids()?.iter().map(String::as_str));
+    let ledger_path = absolute(&opts.ledger_path());
+    let mut reserved = vec![absolute(manifest_path)];
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let mut name = ledger_path.as_os_str().to_owned();
+        name.push(suffix);
+        reserved.push(PathBuf::from(name));
+    }
+    reserved.push(lock_path(&ledger_path));
+    reserved.extend(REPORT_FILES.iter().map(|f| opts.out_dir.join(f)));
+    manifest::check_outputs(manifest_path, &jobs, &opts.out_dir, &reserved)
+        .map_err(BatchError::Manifest)?;
+    let store = tokio::task::spawn_blocking(move || Ledger::open(&ledger_path))
+        .await
+        .map_err(|e| BatchError::Io(std::io::Error::other(e)))??;
+    run_with_ledger(client, jobs, Box::new(store), opts, on_progress).await
+}
+
+/// Runs (or resumes) validated `jobs` against any [`LedgerStore`] (which must already hold
+/// its run lock). [`run`] is this with the manifest file and the SQLite ledger.
+pub async fn run_with_ledger(
+    client: Client,
+    jobs: Vec<Job>,
+    store: Box<dyn LedgerStore>,
+    opts: BatchOptions,
+    on_progress: impl Fn(&Summary) + Send + Sync + 'static,
+) -> Result<Report, BatchError> {
+    // The prelude reads and writes the ledger once, off the async workers.
+    let prelude = {
+        let jobs = jobs.clone();
+        let opts = opts.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut store = store;
+            let r = prelude(store.as_mut(), &jobs, &opts);
+            (store, r)
+        })
+    };
+    let (store, prelude) = prelude
+        .await
+        .map_err(|e| BatchError::Io(std::io::Error::other(e)))?;
+    let (records, summary, known) = prelude?;
+    client.remember_task_ids(known.iter().map(String::as_str));
     let models: Vec<String> = jobs.iter().map(|j| j.model.as_str().to_owned()).collect();
     let shared = Arc::new(Shared {
         client,
-        ledger: Mutex::new(ledger),
+        ledger: LedgerThread::spawn(store),
         creates: RateLimiter::new(opts.create_per_sec),
         queries: RateLimiter::new(opts.task_api_per_sec),
         uploads: Semaphore::new(opts.max_uploads.max(1)),
@@ -259,26 +329,34 @@ pub async fn run(
             })
             .collect(),
         fatal: Mutex::new(None),
-        upload_cache: tokio::sync::Mutex::new(()),
+        upload_serial: tokio::sync::Mutex::new(()),
+        upload_memo: Mutex::new(HashMap::new()),
+        summary: Mutex::new(summary),
         opts,
     });
     let progress = Arc::new(on_progress);
     let mut set = tokio::task::JoinSet::new();
-    for job in jobs {
+    for (job, rec) in jobs.into_iter().zip(records) {
+        if rec.state().is_final() {
+            continue;
+        }
         let shared = shared.clone();
         let progress = progress.clone();
         set.spawn(async move {
             let id = job.id.clone();
-            let result = drive(&shared, job).await;
-            if let Ok(s) = shared.ledger().summary() {
-                progress(&s);
-            }
+            let result = drive(&shared, job, rec).await;
+            progress(&shared.summary());
             (id, result)
         });
     }
     let mut crashed = None;
+    let mut ledger_refused = None;
     while let Some(done) = set.join_next().await {
         match done {
+            Ok((id, Err(BatchError::Ledger(e)))) => {
+                tracing::error!(job = %id, error = %e, "the ledger refused a step");
+                ledger_refused.get_or_insert(e);
+            }
             Ok((id, Err(e))) => tracing::error!(job = %id, error = %e, "job stopped"),
             Ok(_) => {}
             Err(e) => {
@@ -294,100 +372,71 @@ pub async fn run(
     if let Some(e) = shared.fatal.lock().ok().and_then(|mut f| f.take()) {
         return Err(BatchError::Fatal(e));
     }
-    let report = report(&shared.ledger())?;
+    if let Some(e) = ledger_refused {
+        return Err(BatchError::Ledger(e));
+    }
+    let report = shared.ledger.call(|s| report(s)).await??;
     write_reports(&shared.opts.out_dir, &report).map_err(BatchError::Io)?;
     Ok(report)
 }
 
-/// The report of a ledger, as `batch status` shows it.
-pub fn report(ledger: &Ledger) -> Result<Report, BatchError> {
-    let mut by_mode: HashMap<String, f64> = HashMap::new();
-    let jobs: Vec<JobReport> = ledger
-        .jobs()?
-        .into_iter()
-        .map(|r| {
-            let mode = serde_json::from_str::<Job>(&r.spec)
-                .map(|j| j.mode.as_str().to_owned())
-                .unwrap_or_default();
-            if r.task_status.as_deref() == Some("SUCCEEDED") {
-                *by_mode.entry(mode.clone()).or_default() += r.video_duration.unwrap_or(0.0);
-            }
-            JobReport {
-                job_id: r.job_id,
-                outcome: r.state.map(|s| s.as_str().to_owned()).unwrap_or_default(),
-                task_id: r.task_id,
-                submit_request_id: r.submit_request_id,
-                request_id: r.request_id,
-                error_kind: r.error_kind,
-                error_code: r.error_code,
-                error_message: r.error_message,
-                output_path: r.output_path,
-                output_sha256: r.output_sha256,
-                video_duration: r.video_duration,
-                mode,
-            }
-        })
-        .collect();
-    Ok(Report {
-        summary: ledger.summary()?,
-        billed_seconds_by_mode: by_mode,
-        jobs,
-    })
-}
+type Prelude = (Vec<JobRecord>, Summary, Vec<String>);
 
-/// Writes `report.json` and `report.csv` into `dir`.
-pub fn write_reports(dir: &Path, report: &Report) -> std::io::Result<()> {
-    std::fs::write(
-        dir.join("report.json"),
-        serde_json::to_vec_pretty(report).map_err(std::io::Error::other)?,
-    )?;
-    let mut w = csv::Writer::from_path(dir.join("report.csv")).map_err(std::io::Error::other)?;
-    w.write_record([
-        "job_id",
-        "outcome",
-        "task_id",
-        "submit_request_id",
-        "request_id",
-        "error_kind",
-        "error_code",
-        "error_message",
-        "output_path",
-        "output_sha256",
-        "video_duration",
-        "mode",
-    ])
-    .map_err(std::io::Error::other)?;
-    for j in &report.jobs {
-        let o = |v: &Option<String>| v.clone().unwrap_or_default();
-        w.write_record([
-            j.job_id.clone(),
-            j.outcome.clone(),
-            o(&j.task_id),
-            o(&j.submit_request_id),
-            o(&j.request_id),
-            o(&j.error_kind),
-            o(&j.error_code),
-            o(&j.error_message),
-            o(&j.output_path),
-            o(&j.output_sha256),
-            j.video_duration.map(|d| d.to_string()).unwrap_or_default(),
-            j.mode.clone(),
-        ])
-        .map_err(std::io::Error::other)?;
+/// Endpoint check, existing-output check, then the jobs synced: all before anything is sent.
+fn prelude(
+    store: &mut dyn LedgerStore,
+    jobs: &[Job],
+    opts: &BatchOptions,
+) -> Result<Prelude, BatchError> {
+    if let Some(current) = &opts.endpoint {
+        match store.endpoint()? {
+            Some(recorded) if &recorded != current && !opts.allow_endpoint_change => {
+                return Err(BatchError::EndpointChanged {
+                    ledger: store.location(),
+                    recorded,
+                    current: current.clone(),
+                });
+            }
+            Some(recorded) if &recorded == current => {}
+            _ => store.set_endpoint(current)?,
+        }
     }
-    w.flush()
+    let known_ids: HashSet<String> = store.jobs()?.into_iter().map(|r| r.job_id).collect();
+    let clobbered: Vec<PathBuf> = jobs
+        .iter()
+        .filter(|j| !known_ids.contains(&j.id))
+        .map(|j| opts.out_dir.join(&j.output))
+        .filter(|p| p.exists())
+        .collect();
+    if !clobbered.is_empty() {
+        return Err(BatchError::OutputsExist {
+            ledger: store.location(),
+            files: clobbered,
+        });
+    }
+    let records = store.sync_jobs(jobs, now_ms())?;
+    let summary = store.summary()?;
+    let known = store.known_task_ids()?;
+    Ok((records, summary, known))
 }
 
-fn kind_name(kind: ErrorKind) -> String {
-    format!("{kind:?}")
+/// An absolute, lexically clean path (symlinks in the existing parent resolved).
+fn absolute(path: &Path) -> PathBuf {
+    let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    match (abs.parent(), abs.file_name()) {
+        (Some(parent), Some(name)) => std::fs::canonicalize(parent)
+            .map(|p| p.join(name))
+            .unwrap_or(abs),
+        _ => abs,
+    }
 }
 
 /// Takes one job from its recorded state to a final one.
-async fn drive(shared: &Shared, job: Job) -> Result<(), BatchError> {
+async fn drive(shared: &Shared, job: Job, mut rec: JobRecord) -> Result<(), BatchError> {
     // Whether this job holds one of its model's in-flight slots (a task may be unfinished).
     let mut held = false;
     let model = job.model.as_str().to_owned();
-    let result = drive_states(shared, &job, &mut held).await;
+    let result = drive_states(shared, &job, &mut rec, &mut held).await;
     if held {
         release_slot(shared, &model);
     }
@@ -414,39 +463,50 @@ fn give_back(shared: &Shared, model: &str, held: &mut bool) {
     }
 }
 
-async fn drive_states(shared: &Shared, job: &Job, held: &mut bool) -> Result<(), BatchError> {
-    let job = job.clone();
+fn release_slot(shared: &Shared, model: &str) {
+    shared.in_flight[model].add_permits(1);
+}
+
+async fn drive_states(
+    shared: &Shared,
+    job: &Job,
+    rec: &mut JobRecord,
+    held: &mut bool,
+) -> Result<(), BatchError> {
     loop {
         if shared.stopped() {
             return Ok(());
         }
-        let record = shared.ledger().job(&job.id)?;
-        let state = record.state.unwrap_or(JobState::Queued);
-        match state {
+        match rec.state() {
             s if s.is_final() => return Ok(()),
-            JobState::Queued => upload(shared, &job).await?,
-            JobState::Uploaded => submit(shared, &job, &record, held).await?,
-            JobState::Submitting => reconcile(shared, &job, &record, held).await?,
-            JobState::Submitted => poll(shared, &job, &record, held).await?,
-            JobState::Succeeded => download(shared, &job, &record).await?,
+            JobState::Queued => upload(shared, job, rec).await?,
+            JobState::Uploaded => submit(shared, job, rec, held).await?,
+            JobState::Submitting => reconcile(shared, job, rec, held).await?,
+            JobState::Submitted => poll(shared, job, rec, held).await?,
+            JobState::Succeeded => download(shared, job, rec).await?,
             _ => return Ok(()),
         }
     }
 }
 
-fn fail_job(shared: &Shared, job: &str, e: &wan_animate_core::Error) -> Result<(), BatchError> {
-    let kind = kind_name(e.kind());
-    shared.record(
-        job,
-        JobState::Failed,
-        &[
-            ("error_kind", &kind),
-            ("error_code", &e.code()),
-            ("error_message", &e.to_string()),
-            ("request_id", &e.request_id()),
-        ],
-        Some("failed"),
-    )
+async fn fail_job(
+    shared: &Shared,
+    rec: &mut JobRecord,
+    e: &wan_animate_core::Error,
+) -> Result<(), BatchError> {
+    shared
+        .record(
+            rec,
+            JobState::Failed,
+            vec![
+                JobUpdate::ErrorKind(kind_name(e.kind())),
+                JobUpdate::ErrorCode(e.code().map(str::to_owned)),
+                JobUpdate::ErrorMessage(e.to_string()),
+                JobUpdate::RequestId(e.request_id().map(str::to_owned)),
+            ],
+            Some("failed"),
+        )
+        .await
 }
 
 /// Errors that concern every job stop the batch; everything else is this job's.
@@ -463,7 +523,7 @@ fn stop(shared: &Shared, e: wan_animate_core::Error) {
     }
 }
 
-async fn upload(shared: &Shared, job: &Job) -> Result<(), BatchError> {
+async fn upload(shared: &Shared, job: &Job, rec: &mut JobRecord) -> Result<(), BatchError> {
     let mut urls = Vec::new();
     for (source, kind) in [
         (&job.image, wan_animate_media::MediaKind::Image),
@@ -475,8 +535,14 @@ async fn upload(shared: &Shared, job: &Job) -> Result<(), BatchError> {
             }
             MediaSource::File(path) => {
                 if shared.opts.preflight {
-                    if let Err(e) = wan_animate_core::input::preflight(path, kind) {
-                        return fail_job(shared, &job.id, &e);
+                    let (p, k) = (path.clone(), kind);
+                    let checked = tokio::task::spawn_blocking(move || {
+                        wan_animate_core::input::preflight(&p, k)
+                    })
+                    .await
+                    .map_err(|e| BatchError::Io(std::io::Error::other(e)))?;
+                    if let Err(e) = checked {
+                        return fail_job(shared, rec, &e).await;
                     }
                 }
                 match upload_cached(shared, &job.model, path).await {
@@ -489,18 +555,22 @@ async fn upload(shared: &Shared, job: &Job) -> Result<(), BatchError> {
                         tokio::time::sleep(Duration::from_secs(1)).await;
                         return Ok(()); // stays queued; tried again
                     }
-                    Err(e) => return fail_job(shared, &job.id, &e),
+                    Err(e) => return fail_job(shared, rec, &e).await,
                 }
             }
         };
         urls.push(url);
     }
-    shared.record(
-        &job.id,
-        JobState::Uploaded,
-        &[("image_url", &urls[0]), ("video_url", &urls[1])],
-        None,
-    )
+    let video = urls.pop().unwrap_or_default();
+    let image = urls.pop().unwrap_or_default();
+    shared
+        .record(
+            rec,
+            JobState::Uploaded,
+            vec![JobUpdate::ImageUrl(image), JobUpdate::VideoUrl(video)],
+            None,
+        )
+        .await
 }
 
 /// Uploads shared by several jobs happen once (per file, size, mtime and model).
@@ -516,13 +586,31 @@ async fn upload_cached(
         .modified()
         .map(|t| EpochMillis::from_system_time(t).as_millis())
         .unwrap_or(0);
-    let key = path.display().to_string();
-    let _serial = shared.upload_cache.lock().await;
+    let local = path.display().to_string();
+    let key: UploadKey = (local.clone(), model.as_str().to_owned(), size, mtime);
     let margin = 2 * 3600 * 1000; // never hand out a URL with less than 2 h left
-    if let Ok(Some(url)) =
+    let memo = |shared: &Shared| {
         shared
-            .ledger()
-            .cached_upload(&key, model.as_str(), size, mtime, now_ms(), margin)
+            .upload_memo
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&key).cloned())
+            .filter(|(_, expires)| *expires > now_ms() + margin)
+            .map(|(url, _)| url)
+    };
+    // Fast path: in memory, no lock, no ledger round trip.
+    if let Some(url) = memo(shared) {
+        return Ok(url);
+    }
+    let _serial = shared.upload_serial.lock().await;
+    if let Some(url) = memo(shared) {
+        return Ok(url);
+    }
+    let (l, m) = (local.clone(), model.as_str().to_owned());
+    if let Ok(Ok(Some(url))) = shared
+        .ledger
+        .call(move |s| s.cached_upload(&l, &m, size, mtime, now_ms(), margin))
+        .await
     {
         return Ok(url);
     }
@@ -533,16 +621,25 @@ async fn upload_cached(
         .map_err(|_| wan_animate_core::Error::config("closed"))?;
     let up = shared.client.upload_file(model, path, None).await?;
     let expires = EpochMillis::from_system_time(up.expires_at).as_millis();
-    let _ = shared
-        .ledger()
-        .store_upload(&key, model.as_str(), size, mtime, &up.oss_url, expires);
+    if let Ok(mut m) = shared.upload_memo.lock() {
+        m.insert(key, (up.oss_url.clone(), expires));
+    }
+    let stored = StoredUpload::new(
+        local,
+        model.as_str(),
+        size,
+        mtime,
+        up.oss_url.clone(),
+        expires,
+    );
+    let _ = shared.ledger.call(move |s| s.store_upload(&stored)).await;
     Ok(up.oss_url)
 }
 
 async fn submit(
     shared: &Shared,
     job: &Job,
-    record: &JobRecord,
+    rec: &mut JobRecord,
     held: &mut bool,
 ) -> Result<(), BatchError> {
     let model = job.model.as_str().to_owned();
@@ -555,8 +652,8 @@ async fn submit(
     }
     let mut request = CreateTaskRequest::new(
         job.model.clone(),
-        record.image_url.clone().unwrap_or_default(),
-        record.video_url.clone().unwrap_or_default(),
+        rec.image_url.clone().unwrap_or_default(),
+        rec.video_url.clone().unwrap_or_default(),
         job.mode.clone(),
     );
     if let Some(w) = job.watermark {
@@ -568,40 +665,49 @@ async fn submit(
     shared.creates.acquire().await;
     // Recorded before the request: a crash from here on is reconciled, never resubmitted blindly.
     let started = now_ms();
-    shared.record(
-        &job.id,
-        JobState::Submitting,
-        &[
-            ("submit_started_at", &started),
-            ("attempts", &(record.attempts + 1)),
-        ],
-        None,
-    )?;
-    match shared.client.submit(&request).await {
-        Ok(task) => shared.record(
-            &job.id,
-            JobState::Submitted,
-            &[
-                ("task_id", &task.task_id),
-                ("submit_request_id", &task.request_id),
-                ("task_status", &task.status.as_str()),
+    let attempts = rec.attempts + 1;
+    shared
+        .record(
+            rec,
+            JobState::Submitting,
+            vec![
+                JobUpdate::SubmitStartedAt(started),
+                JobUpdate::Attempts(attempts),
             ],
-            Some(if task.adopted {
-                "adopted after an ambiguous create"
-            } else {
-                "created"
-            }),
-        ),
+            None,
+        )
+        .await?;
+    match shared.client.submit(&request).await {
+        Ok(task) => {
+            shared
+                .record(
+                    rec,
+                    JobState::Submitted,
+                    vec![
+                        JobUpdate::TaskId(task.task_id.clone()),
+                        JobUpdate::SubmitRequestId(task.request_id.clone()),
+                        JobUpdate::TaskStatus(task.status.as_str().to_owned()),
+                    ],
+                    Some(if task.adopted {
+                        "adopted after an ambiguous create"
+                    } else {
+                        "created"
+                    }),
+                )
+                .await
+        }
         Err(e) => {
             give_back(shared, &model, held);
             match e.kind() {
                 k if is_fatal(k) => {
-                    shared.record(
-                        &job.id,
-                        JobState::Uploaded,
-                        &[],
-                        Some("not created (batch stopped)"),
-                    )?;
+                    shared
+                        .record(
+                            rec,
+                            JobState::Uploaded,
+                            vec![],
+                            Some("not created (batch stopped)"),
+                        )
+                        .await?;
                     stop(shared, e);
                     Ok(())
                 }
@@ -613,36 +719,34 @@ async fn submit(
                 }
                 // Throttled or unreachable after retries, with nothing created: try again later.
                 k if k.is_transient() => {
-                    shared.record(
-                        &job.id,
-                        JobState::Uploaded,
-                        &[],
-                        Some("not created; will retry"),
-                    )?;
+                    shared
+                        .record(
+                            rec,
+                            JobState::Uploaded,
+                            vec![],
+                            Some("not created; will retry"),
+                        )
+                        .await?;
                     tokio::time::sleep(Duration::from_secs(1)).await;
                     Ok(())
                 }
-                _ => fail_job(shared, &job.id, &e),
+                _ => fail_job(shared, rec, &e).await,
             }
         }
     }
-}
-
-fn release_slot(shared: &Shared, model: &str) {
-    shared.in_flight[model].add_permits(1);
 }
 
 /// A job recorded as `submitting` with no task id: the process died around the create.
 async fn reconcile(
     shared: &Shared,
     job: &Job,
-    record: &JobRecord,
+    rec: &mut JobRecord,
     held: &mut bool,
 ) -> Result<(), BatchError> {
     let model = job.model.as_str().to_owned();
     acquire_slot(shared, &model, held).await?;
     let _serial = shared.submit_locks[&model].lock().await;
-    let sent = record.submit_started_at.unwrap_or_else(now_ms);
+    let sent = rec.submit_started_at.unwrap_or_else(now_ms);
     let settle_ms = shared.opts.reconcile_settle.as_millis() as i64;
     let wait = sent + settle_ms - now_ms();
     if wait > 0 {
@@ -672,8 +776,12 @@ async fn reconcile(
             }
         }
     }
-    let known: std::collections::HashSet<String> =
-        shared.ledger().known_task_ids()?.into_iter().collect();
+    let known: HashSet<String> = shared
+        .ledger
+        .call(|s| s.known_task_ids())
+        .await??
+        .into_iter()
+        .collect();
     let found = wan_animate_core::reconcile_candidates(
         &tasks,
         &model,
@@ -684,27 +792,36 @@ async fn reconcile(
     match found.as_slice() {
         [one] => {
             shared.client.remember_task_ids([one.task_id.as_str()]);
-            shared.record(
-                &job.id,
-                JobState::Submitted,
-                &[
-                    ("task_id", &one.task_id),
-                    ("task_status", &one.status.as_str()),
-                    ("submit_request_id", &one.request_id),
-                ],
-                Some("adopted on resume"),
-            )
+            let (id, status, request) = (
+                one.task_id.clone(),
+                one.status.as_str().to_owned(),
+                one.request_id.clone(),
+            );
+            shared
+                .record(
+                    rec,
+                    JobState::Submitted,
+                    vec![
+                        JobUpdate::TaskId(id),
+                        JobUpdate::TaskStatus(status),
+                        JobUpdate::SubmitRequestId(request),
+                    ],
+                    Some("adopted on resume"),
+                )
+                .await
         }
         [] => {
             // Submissions are serialized per model and every created task is recorded, so a
             // create that left no task in the list never reached the service.
             give_back(shared, &model, held);
-            shared.record(
-                &job.id,
-                JobState::Uploaded,
-                &[],
-                Some("no task was created before the interruption"),
-            )
+            shared
+                .record(
+                    rec,
+                    JobState::Uploaded,
+                    vec![],
+                    Some("no task was created before the interruption"),
+                )
+                .await
         }
         many => {
             give_back(shared, &model, held);
@@ -712,15 +829,17 @@ async fn reconcile(
             let message = format!(
                 "an interrupted create may have made one of {ids:?}; check them and give this job a new id if none is it"
             );
-            shared.record(
-                &job.id,
-                JobState::NeedsAttention,
-                &[
-                    ("error_kind", &"SubmitOutcomeUnknown"),
-                    ("error_message", &message),
-                ],
-                Some("ambiguous on resume"),
-            )
+            shared
+                .record(
+                    rec,
+                    JobState::NeedsAttention,
+                    vec![
+                        JobUpdate::ErrorKind(kind_name(ErrorKind::SubmitOutcomeUnknown)),
+                        JobUpdate::ErrorMessage(message),
+                    ],
+                    Some("ambiguous on resume"),
+                )
+                .await
         }
     }
 }
@@ -728,12 +847,12 @@ async fn reconcile(
 async fn poll(
     shared: &Shared,
     job: &Job,
-    record: &JobRecord,
+    rec: &mut JobRecord,
     held: &mut bool,
 ) -> Result<(), BatchError> {
     let model = job.model.as_str().to_owned();
     acquire_slot(shared, &model, held).await?;
-    let task_id = record.task_id.clone().unwrap_or_default();
+    let task_id = rec.task_id.clone().unwrap_or_default();
     loop {
         if shared.stopped() {
             return Ok(());
@@ -752,17 +871,19 @@ async fn poll(
                             .as_ref()
                             .and_then(|u| u.video_ratio.as_ref())
                             .map(|r| r.as_str().to_owned());
-                        return shared.record(
-                            &job.id,
-                            JobState::Succeeded,
-                            &[
-                                ("task_status", &status),
-                                ("video_duration", &duration),
-                                ("video_ratio", &ratio),
-                                ("result_url", &o.video_url()),
-                            ],
-                            None,
-                        );
+                        return shared
+                            .record(
+                                rec,
+                                JobState::Succeeded,
+                                vec![
+                                    JobUpdate::TaskStatus(status),
+                                    JobUpdate::VideoDuration(duration),
+                                    JobUpdate::VideoRatio(ratio),
+                                    JobUpdate::ResultUrl(o.video_url().map(str::to_owned)),
+                                ],
+                                None,
+                            )
+                            .await;
                     }
                     TaskStatus::Failed | TaskStatus::Canceled | TaskStatus::Unknown => {
                         give_back(shared, &model, held);
@@ -774,36 +895,40 @@ async fn poll(
                         let kind = match o.task_status {
                             TaskStatus::Failed => kind_name(
                                 match wan_animate_core::classify(None, o.code.as_deref()) {
-                                    k
-                                    @ (ErrorKind::ContentModeration | ErrorKind::InvalidInput) => k,
+                                    k @ (ErrorKind::ContentModeration
+                                    | ErrorKind::InvalidInput
+                                    | ErrorKind::QuotaOrBilling) => k,
                                     _ => ErrorKind::TaskFailed,
                                 },
                             ),
                             TaskStatus::Canceled => kind_name(ErrorKind::TaskCanceled),
                             _ => kind_name(ErrorKind::TaskUnknown),
                         };
-                        return shared.record(
-                            &job.id,
-                            to,
-                            &[
-                                ("task_status", &status),
-                                ("error_kind", &kind),
-                                ("error_code", &o.code),
-                                ("error_message", &o.message),
-                                ("request_id", &task.request_id),
-                            ],
-                            None,
-                        );
+                        return shared
+                            .record(
+                                rec,
+                                to,
+                                vec![
+                                    JobUpdate::TaskStatus(status),
+                                    JobUpdate::ErrorKind(kind),
+                                    JobUpdate::ErrorCode(o.code.clone()),
+                                    JobUpdate::ErrorMessage(o.message.clone().unwrap_or_default()),
+                                    JobUpdate::RequestId(task.request_id.clone()),
+                                ],
+                                None,
+                            )
+                            .await;
                     }
                     _ => {
-                        if record.task_status.as_deref() != Some(status.as_str()) {
-                            shared.ledger().transition(
-                                &job.id,
-                                JobState::Submitted,
-                                &[("task_status", &status)],
-                                None,
-                                now_ms(),
-                            )?;
+                        if rec.task_status.as_deref() != Some(status.as_str()) {
+                            shared
+                                .record(
+                                    rec,
+                                    JobState::Submitted,
+                                    vec![JobUpdate::TaskStatus(status)],
+                                    None,
+                                )
+                                .await?;
                         }
                     }
                 }
@@ -818,20 +943,24 @@ async fn poll(
     }
 }
 
-async fn download(shared: &Shared, job: &Job, record: &JobRecord) -> Result<(), BatchError> {
+async fn download(shared: &Shared, job: &Job, rec: &mut JobRecord) -> Result<(), BatchError> {
     let dest = shared.opts.out_dir.join(&job.output);
     if let Some(dir) = dest.parent() {
         std::fs::create_dir_all(dir).map_err(BatchError::Io)?;
     }
-    let url = match &record.result_url {
+    let url = match &rec.result_url {
         Some(u) => u.clone(),
         None => {
-            return shared.record(
-                &job.id,
-                JobState::Failed,
-                &[("error_message", &"the task succeeded without a video URL")],
-                None,
-            );
+            return shared
+                .record(
+                    rec,
+                    JobState::Failed,
+                    vec![JobUpdate::ErrorMessage(
+                        "the task succeeded without a video URL".into(),
+                    )],
+                    None,
+                )
+                .await;
         }
     };
     // The output belongs to this job: a file left by an interrupted run is replaced atomically.
@@ -841,23 +970,29 @@ async fn download(shared: &Shared, job: &Job, record: &JobRecord) -> Result<(), 
         .await
     {
         Ok(done) => {
-            let sha = sha256_file(&dest).map_err(BatchError::Io)?;
-            shared.record(
-                &job.id,
-                JobState::Downloaded,
-                &[
-                    ("output_path", &dest.display().to_string()),
-                    ("output_bytes", &(done.bytes as i64)),
-                    ("output_sha256", &sha),
-                ],
-                None,
-            )
+            let path = dest.clone();
+            let sha = tokio::task::spawn_blocking(move || sha256_file(&path))
+                .await
+                .map_err(|e| BatchError::Io(std::io::Error::other(e)))?
+                .map_err(BatchError::Io)?;
+            shared
+                .record(
+                    rec,
+                    JobState::Downloaded,
+                    vec![
+                        JobUpdate::OutputPath(dest.display().to_string()),
+                        JobUpdate::OutputBytes(done.bytes as i64),
+                        JobUpdate::OutputSha256(sha),
+                    ],
+                    None,
+                )
+                .await
         }
         Err(e) if e.is_transient() => {
             tokio::time::sleep(Duration::from_secs(1)).await;
             Ok(())
         }
-        Err(e) => fail_job(shared, &job.id, &e),
+        Err(e) => fail_job(shared, rec, &e).await,
     }
 }
 
