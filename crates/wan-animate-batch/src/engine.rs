@@ -262,11 +262,8 @@ pub async fn run(
     opts: BatchOptions,
     on_progress: impl Fn(&Summary) + Send + Sync + 'static,
 ) -> Result<Report, BatchError> {
-    let jobs = manifest::load(manifest_path, true).map_err(BatchError::Manifest)?;
     let mut opts = opts;
-    std::fs::create_dir_all(&opts.out_dir).map_err(BatchError::Io)?;
-    // Reports name outputs by absolute path, valid from any working directory.
-    opts.out_dir = std::fs::canonicalize(&opts.out_dir).map_err(BatchError::Io)?;
+    let out_dir = absolute(&opts.out_dir);
     let ledger_path = absolute(&opts.ledger_path());
     let mut reserved = vec![absolute(manifest_path)];
     for suffix in ["", "-wal", "-shm", "-journal"] {
@@ -275,9 +272,12 @@ pub async fn run(
         reserved.push(PathBuf::from(name));
     }
     reserved.push(lock_path(&ledger_path));
-    reserved.extend(REPORT_FILES.iter().map(|f| opts.out_dir.join(f)));
-    manifest::check_outputs(manifest_path, &jobs, &opts.out_dir, &reserved)
+    reserved.extend(REPORT_FILES.iter().map(|f| out_dir.join(f)));
+    let jobs = manifest::load_for_run(manifest_path, &out_dir, &reserved)
         .map_err(BatchError::Manifest)?;
+    std::fs::create_dir_all(&opts.out_dir).map_err(BatchError::Io)?;
+    // Reports name outputs by absolute path, valid from any working directory.
+    opts.out_dir = std::fs::canonicalize(&opts.out_dir).map_err(BatchError::Io)?;
     let store = tokio::task::spawn_blocking(move || Ledger::open(&ledger_path))
         .await
         .map_err(|e| BatchError::Io(std::io::Error::other(e)))??;
@@ -420,14 +420,23 @@ fn prelude(
     Ok((records, summary, known))
 }
 
-/// An absolute, lexically clean path (symlinks in the existing parent resolved).
+/// An absolute path with the symbolic links of its existing part resolved, so that paths
+/// compare equal however they were written (`out/../out/a`, a symlinked temp directory).
 fn absolute(path: &Path) -> PathBuf {
     let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-    match (abs.parent(), abs.file_name()) {
-        (Some(parent), Some(name)) => std::fs::canonicalize(parent)
-            .map(|p| p.join(name))
-            .unwrap_or(abs),
-        _ => abs,
+    let mut tail = Vec::new();
+    let mut head = abs.as_path();
+    loop {
+        if let Ok(real) = std::fs::canonicalize(head) {
+            return tail.iter().rev().fold(real, |p, c| p.join(c));
+        }
+        match (head.parent(), head.file_name()) {
+            (Some(parent), Some(name)) => {
+                tail.push(name.to_owned());
+                head = parent;
+            }
+            _ => return abs,
+        }
     }
 }
 

@@ -187,6 +187,57 @@ pub fn load(path: &Path, check_files: bool) -> Result<Vec<Job>, ManifestError> {
     validate(path, base, raw, check_files)
 }
 
+/// [`load`] for a run into `out_dir`, with local files checked and the outputs checked by
+/// [`check_outputs`]: every problem of both kinds in one list, by line.
+pub fn load_for_run(
+    path: &Path,
+    out_dir: &Path,
+    reserved: &[PathBuf],
+) -> Result<Vec<Job>, ManifestError> {
+    let (jobs, mut problems) = match load(path, true) {
+        Ok(jobs) => (jobs, Vec::new()),
+        Err(e) => {
+            // The jobs that did parse still get their outputs checked, so that one run of
+            // the command shows every problem. A read error has nothing more to check.
+            let partial = load_lenient(path);
+            (partial, e.problems)
+        }
+    };
+    if let Err(e) = check_outputs(path, &jobs, out_dir, reserved) {
+        problems.extend(e.problems);
+    }
+    if problems.is_empty() {
+        Ok(jobs)
+    } else {
+        problems.sort_by_key(|p| p.line);
+        problems.dedup();
+        Err(ManifestError {
+            path: path.to_path_buf(),
+            problems,
+        })
+    }
+}
+
+/// The jobs of a manifest that validate on their own (for reporting more problems).
+fn load_lenient(path: &Path) -> Vec<Job> {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Vec::new();
+    };
+    let base = path.parent().unwrap_or(Path::new("."));
+    let is_csv = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+    let raw = if is_csv {
+        parse_csv(&text)
+    } else {
+        parse_jsonl(&text)
+    };
+    raw.into_iter()
+        .filter_map(|one| validate(path, base, vec![one], true).ok())
+        .flatten()
+        .collect()
+}
+
 fn parse_jsonl(text: &str) -> Vec<(usize, Result<RawJob, String>)> {
     text.lines()
         .enumerate()
@@ -364,10 +415,18 @@ fn validate(
             // Case-insensitive: on macOS and Windows `A.mp4` and `a.mp4` are one file.
             let key = o.to_string_lossy().to_lowercase();
             if let Some(first) = outputs.insert(key, line) {
-                report(format!(
-                    "`output` {} is already used on line {first}; each job needs its own output file",
-                    o.display()
-                ));
+                let written = raw.output.as_deref().map(str::trim).unwrap_or_default();
+                report(if written.is_empty() || Path::new(written) == o.as_path() {
+                    format!(
+                        "`output` {} is already used on line {first}; each job needs its own output file",
+                        o.display()
+                    )
+                } else {
+                    format!(
+                        "`output` {written:?} (the file {}) is already used on line {first}; each job needs its own output file",
+                        o.display()
+                    )
+                });
             }
         }
         if let (Some(id), Some(model), Some(image), Some(video), Some(mode), Some(output)) =
@@ -488,12 +547,12 @@ pub fn check_outputs(
         // The deepest existing ancestor must resolve inside the output directory.
         let mut existing = target.parent();
         while let Some(p) = existing {
-            if p.exists() {
+            if !p.starts_with(out_dir) || p.exists() {
                 break;
             }
             existing = p.parent();
         }
-        if let Some(p) = existing {
+        if let Some(p) = existing.filter(|p| p.starts_with(out_dir) && *p != out_dir && p.exists()) {
             match std::fs::canonicalize(p) {
                 Ok(real) if real.starts_with(out_dir) => {}
                 Ok(real) => report(format!(
