@@ -62,6 +62,9 @@ pub struct BatchOptions {
     /// Resume against an endpoint other than the recorded one (a deliberate move), and
     /// record the new one.
     pub allow_endpoint_change: bool,
+    /// Jobs worked on at once, taken in manifest order. The others wait without cost, so
+    /// a 10,000-job batch starts as fast as a 10-job one.
+    pub max_active_jobs: usize,
 }
 
 impl BatchOptions {
@@ -79,6 +82,7 @@ impl BatchOptions {
             reconcile_settle: Duration::from_secs(30),
             endpoint: None,
             allow_endpoint_change: false,
+            max_active_jobs: 256,
         }
     }
 
@@ -197,6 +201,9 @@ struct Shared {
     fatal: Mutex<Option<wan_animate_core::Error>>,
     upload_serial: tokio::sync::Mutex<()>,
     upload_memo: Mutex<HashMap<UploadKey, (String, i64)>>,
+    /// Preflight verdicts per (file, size, mtime): a file shared by many jobs is probed once.
+    preflight_memo: Mutex<HashSet<(PathBuf, u64, i64)>>,
+    active: Arc<Semaphore>,
     summary: Mutex<Summary>,
 }
 
@@ -331,6 +338,8 @@ pub async fn run_with_ledger(
         fatal: Mutex::new(None),
         upload_serial: tokio::sync::Mutex::new(()),
         upload_memo: Mutex::new(HashMap::new()),
+        preflight_memo: Mutex::new(HashSet::new()),
+        active: Arc::new(Semaphore::new(opts.max_active_jobs.max(1))),
         summary: Mutex::new(summary),
         opts,
     });
@@ -342,8 +351,11 @@ pub async fn run_with_ledger(
         }
         let shared = shared.clone();
         let progress = progress.clone();
+        // Permits are handed out in the order asked for: manifest order.
+        let permit = shared.active.clone().acquire_owned();
         set.spawn(async move {
             let id = job.id.clone();
+            let _active = permit.await;
             let result = drive(&shared, job, rec).await;
             progress(&shared.summary());
             (id, result)
@@ -544,13 +556,7 @@ async fn upload(shared: &Shared, job: &Job, rec: &mut JobRecord) -> Result<(), B
             }
             MediaSource::File(path) => {
                 if shared.opts.preflight {
-                    let (p, k) = (path.clone(), kind);
-                    let checked = tokio::task::spawn_blocking(move || {
-                        wan_animate_core::input::preflight(&p, k)
-                    })
-                    .await
-                    .map_err(|e| BatchError::Io(std::io::Error::other(e)))?;
-                    if let Err(e) = checked {
+                    if let Err(e) = preflight_cached(shared, path, kind).await? {
                         return fail_job(shared, rec, &e).await;
                     }
                 }
@@ -580,6 +586,38 @@ async fn upload(shared: &Shared, job: &Job, rec: &mut JobRecord) -> Result<(), B
             None,
         )
         .await
+}
+
+/// Checks a local file against the documented limits; a pass is remembered per (file, size,
+/// mtime), a failure is checked again for each job (it fails that job only).
+async fn preflight_cached(
+    shared: &Shared,
+    path: &Path,
+    kind: wan_animate_media::MediaKind,
+) -> Result<Result<(), wan_animate_core::Error>, BatchError> {
+    let key = std::fs::metadata(path).ok().map(|m| {
+        let mtime = m
+            .modified()
+            .map(|t| EpochMillis::from_system_time(t).as_millis())
+            .unwrap_or(0);
+        (path.to_path_buf(), m.len(), mtime)
+    });
+    if let Some(key) = &key {
+        if shared.preflight_memo.lock().is_ok_and(|m| m.contains(key)) {
+            return Ok(Ok(()));
+        }
+    }
+    let p = path.to_path_buf();
+    let verdict = tokio::task::spawn_blocking(move || wan_animate_core::input::preflight(&p, kind))
+        .await
+        .map_err(|e| BatchError::Io(std::io::Error::other(e)))?
+        .map(|_| ());
+    if let (Some(key), Ok(())) = (key, &verdict) {
+        if let Ok(mut memo) = shared.preflight_memo.lock() {
+            memo.insert(key);
+        }
+    }
+    Ok(verdict)
 }
 
 /// Uploads shared by several jobs happen once (per file, size, mtime and model).
