@@ -92,7 +92,9 @@ async fn scale(jobs: usize) {
                     vec![]
                 };
                 thread
-                    .transition(Transition::new(job.id.clone(), w[0], w[1], 0).with_updates(updates))
+                    .transition(
+                        Transition::new(job.id.clone(), w[0], w[1], 0).with_updates(updates),
+                    )
                     .await
                     .unwrap();
             }

@@ -109,7 +109,11 @@ fn strip_url(url: &str) -> String {
     };
     let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
     let mut out = match scheme {
-        Some(s) => format!("{}://{}{path}", s.to_ascii_lowercase(), host.to_ascii_lowercase()),
+        Some(s) => format!(
+            "{}://{}{path}",
+            s.to_ascii_lowercase(),
+            host.to_ascii_lowercase()
+        ),
         None => format!("{host}{path}"),
     };
     while out.ends_with('/') && !out.ends_with("://") {

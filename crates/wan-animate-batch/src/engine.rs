@@ -117,9 +117,9 @@ pub enum BatchError {
         /// The ledger.
         ledger: String,
         /// Where its tasks live.
-        recorded: EndpointIdentity,
+        recorded: Box<EndpointIdentity>,
         /// Where this run would talk to.
-        current: EndpointIdentity,
+        current: Box<EndpointIdentity>,
     },
     /// Outputs of jobs the ledger does not know already exist; nothing was sent.
     OutputsExist {
@@ -280,8 +280,8 @@ pub async fn run(
     }
     reserved.push(lock_path(&ledger_path));
     reserved.extend(REPORT_FILES.iter().map(|f| out_dir.join(f)));
-    let jobs = manifest::load_for_run(manifest_path, &out_dir, &reserved)
-        .map_err(BatchError::Manifest)?;
+    let jobs =
+        manifest::load_for_run(manifest_path, &out_dir, &reserved).map_err(BatchError::Manifest)?;
     std::fs::create_dir_all(&opts.out_dir).map_err(BatchError::Io)?;
     // Reports name outputs by absolute path, valid from any working directory.
     opts.out_dir = std::fs::canonicalize(&opts.out_dir).map_err(BatchError::Io)?;
@@ -405,8 +405,8 @@ fn prelude(
             Some(recorded) if &recorded != current && !opts.allow_endpoint_change => {
                 return Err(BatchError::EndpointChanged {
                     ledger: store.location(),
-                    recorded,
-                    current: current.clone(),
+                    recorded: Box::new(recorded),
+                    current: Box::new(current.clone()),
                 });
             }
             Some(recorded) if &recorded == current => {}

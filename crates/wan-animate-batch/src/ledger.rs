@@ -468,7 +468,9 @@ impl std::error::Error for LedgerError {
 impl From<rusqlite::Error> for LedgerError {
     fn from(e: rusqlite::Error) -> Self {
         match e.sqlite_error_code() {
-            Some(rusqlite::ErrorCode::ConstraintViolation) => LedgerError::Constraint(e.to_string()),
+            Some(rusqlite::ErrorCode::ConstraintViolation) => {
+                LedgerError::Constraint(e.to_string())
+            }
             _ => LedgerError::Storage(e.to_string()),
         }
     }
@@ -619,7 +621,8 @@ pub struct Ledger {
     _lock: Option<LedgerLock>,
 }
 
-const JOB_COLUMNS: &str = "job_id, line, spec, state, image_url, video_url, submit_started_at, task_id,
+const JOB_COLUMNS: &str =
+    "job_id, line, spec, state, image_url, video_url, submit_started_at, task_id,
     submit_request_id, task_status, error_kind, error_code, error_message, request_id,
     video_duration, video_ratio, result_url, output_path, output_bytes, output_sha256, attempts";
 
@@ -757,9 +760,7 @@ impl Ledger {
 
     /// Applies one transition (see [`LedgerStore::apply`]).
     pub fn transition(&mut self, t: &Transition) -> Result<(), LedgerError> {
-        self.apply(std::slice::from_ref(t))
-            .pop()
-            .unwrap_or(Ok(()))
+        self.apply(std::slice::from_ref(t)).pop().unwrap_or(Ok(()))
     }
 
     /// Number of events recorded for a job (the audit trail's length).

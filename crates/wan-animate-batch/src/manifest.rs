@@ -537,7 +537,10 @@ pub fn check_outputs(
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         if name.starts_with('.') && name.ends_with(".part") {
-            report("has the form of a temporary download file (.NAME.part); choose another name".into());
+            report(
+                "has the form of a temporary download file (.NAME.part); choose another name"
+                    .into(),
+            );
             continue;
         }
         if target.is_dir() {
@@ -552,7 +555,8 @@ pub fn check_outputs(
             }
             existing = p.parent();
         }
-        if let Some(p) = existing.filter(|p| p.starts_with(out_dir) && *p != out_dir && p.exists()) {
+        if let Some(p) = existing.filter(|p| p.starts_with(out_dir) && *p != out_dir && p.exists())
+        {
             match std::fs::canonicalize(p) {
                 Ok(real) if real.starts_with(out_dir) => {}
                 Ok(real) => report(format!(

@@ -409,7 +409,10 @@ fn resuming_against_another_endpoint_is_refused_and_the_right_one_finishes() {
         .unwrap();
     let started = Instant::now();
     while tasks_created(&home.counters()) == 0 {
-        assert!(started.elapsed() < Duration::from_secs(30), "no task created");
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no task created"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     child.kill().unwrap();

@@ -102,7 +102,10 @@ fn an_illegal_transition_is_refused_and_writes_nothing() {
             vec![JobUpdate::TaskId("t".into())],
         ))
         .unwrap_err();
-    assert!(matches!(err, LedgerError::IllegalTransition { .. }), "{err}");
+    assert!(
+        matches!(err, LedgerError::IllegalTransition { .. }),
+        "{err}"
+    );
     assert_eq!(l.job("a").unwrap().state, Some(JobState::Queued));
     assert_eq!(l.job("a").unwrap().task_id, None);
     // Final states have no way out.
@@ -137,10 +140,7 @@ fn a_second_writer_is_refused_but_a_reader_is_not() {
     let reader = Ledger::open_read_only(&path).unwrap();
     assert_eq!(reader.summary().unwrap().total, 1);
     assert!(
-        reader
-            .conn
-            .execute("DELETE FROM jobs", [])
-            .is_err(),
+        reader.conn.execute("DELETE FROM jobs", []).is_err(),
         "a reader cannot write"
     );
 }
@@ -295,7 +295,13 @@ fn summary_counts_states_and_billed_seconds() {
     live.moved(JobState::Queued, JobState::Failed);
     live.moved(JobState::Queued, JobState::Submitted);
     assert_eq!(
-        (live.total, live.done, live.failed, live.running, live.pending),
+        (
+            live.total,
+            live.done,
+            live.failed,
+            live.running,
+            live.pending
+        ),
         (4, 1, 1, 1, 1)
     );
 }

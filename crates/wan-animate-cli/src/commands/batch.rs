@@ -4,10 +4,10 @@
 use std::io::IsTerminal;
 
 use serde_json::json;
+use wan_animate_batch::EndpointIdentity;
 use wan_animate_batch::engine::{self, BatchError, BatchOptions};
 use wan_animate_batch::ledger::{Ledger, LedgerError, Summary};
 use wan_animate_batch::report::{self, Report};
-use wan_animate_batch::EndpointIdentity;
 
 use crate::args::{BatchAction, BatchArgs};
 use crate::context::Context;
