@@ -38,7 +38,16 @@ impl LedgerLock {
             .write(true)
             .create(true)
             .truncate(false)
-            .open(&path)?;
+            .open(&path)
+            .map_err(|e| {
+                LedgerError::Io(std::io::Error::new(
+                    e.kind(),
+                    format!(
+                        "cannot open the lock file {} (does its directory exist and is it writable?): {e}",
+                        path.display()
+                    ),
+                ))
+            })?;
         match file.try_lock() {
             Ok(()) => {
                 file.set_len(0)?;

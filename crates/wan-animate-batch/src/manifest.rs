@@ -711,6 +711,74 @@ mod tests {
     }
 
     #[test]
+    fn outputs_are_normalised_so_spellings_of_one_file_collide() {
+        assert_eq!(normalize_output("a").unwrap(), PathBuf::from("a.mp4"));
+        assert_eq!(normalize_output("./a.mp4").unwrap(), PathBuf::from("a.mp4"));
+        assert_eq!(normalize_output("d/./x").unwrap(), PathBuf::from("d/x.mp4"));
+        assert_eq!(
+            normalize_output("d\\x.mov").unwrap(),
+            PathBuf::from("d/x.mov")
+        );
+        for bad in [".", "./", "d/", "/abs.mp4", "../x.mp4", "d/../../x"] {
+            assert!(normalize_output(bad).is_err(), "{bad}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(
+            dir.path(),
+            "m.jsonl",
+            concat!(
+                "{\"id\":\"a\",\"model\":\"mix\",\"image\":\"https://x/p.jpg\",\"video\":\"https://x/v.mp4\",\"output\":\"A.MP4\"}\n",
+                "{\"id\":\"b\",\"model\":\"mix\",\"image\":\"https://x/p.jpg\",\"video\":\"https://x/v.mp4\",\"output\":\"./a\"}\n",
+                "{\"id\":\"c\",\"model\":\"mix\",\"image\":\"https://x/p.jpg\",\"video\":\"https://x/v.mp4\",\"output\":\"a.mp4\"}\n",
+            ),
+        );
+        let err = load(&path, false).unwrap_err();
+        let lines: Vec<usize> = err.problems.iter().map(|p| p.line).collect();
+        assert_eq!(lines, vec![2, 3], "{err}");
+    }
+
+    #[test]
+    fn outputs_may_not_be_temporary_files_directories_or_lead_outside() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        std::fs::create_dir_all(out.join("sub")).unwrap();
+        let out = out.canonicalize().unwrap();
+        let mut lines = vec![
+            ("t", ".clip.mp4.0badf00d.part"),
+            ("d", "sub.mp4"),
+            ("ok", "sub/fine.mp4"),
+        ];
+        std::fs::create_dir_all(out.join("sub.mp4")).unwrap();
+        #[cfg(unix)]
+        {
+            std::os::unix::fs::symlink(dir.path(), out.join("escape")).unwrap();
+            lines.push(("s", "escape/x.mp4"));
+        }
+        let text: String = lines
+            .iter()
+            .map(|(id, o)| format!("{{\"id\":\"{id}\",\"model\":\"mix\",\"image\":\"https://x/p.jpg\",\"video\":\"https://x/v.mp4\",\"output\":\"{o}\"}}\n"))
+            .collect();
+        let path = write(dir.path(), "m.jsonl", &text);
+        let jobs = load(&path, false).unwrap();
+        let err = check_outputs(&path, &jobs, &out, &[]).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("line 1: `output` .clip.mp4.0badf00d.part: has the form of a temporary"),
+            "{text}"
+        );
+        assert!(
+            text.contains("line 2: `output` sub.mp4: is an existing directory"),
+            "{text}"
+        );
+        assert!(!text.contains("line 3"), "{text}");
+        #[cfg(unix)]
+        assert!(
+            text.contains("line 4: `output` escape/x.mp4: leads outside"),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn ids_become_safe_default_file_names() {
         assert_eq!(sanitize("a/b c:d"), "a_b_c_d");
     }

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
+use crate::endpoint::EndpointIdentity;
 use crate::ledger::{LedgerError, LedgerStore, Summary};
 use crate::manifest::Job;
 
@@ -47,6 +48,8 @@ pub struct Report {
     pub summary: Summary,
     /// Billed seconds per mode.
     pub billed_seconds_by_mode: HashMap<String, f64>,
+    /// Where the ledger's tasks live, if recorded.
+    pub endpoint: Option<EndpointIdentity>,
     /// Every job.
     pub jobs: Vec<JobReport>,
 }
@@ -92,6 +95,7 @@ pub fn report(ledger: &dyn LedgerStore) -> Result<Report, LedgerError> {
     Ok(Report {
         summary: ledger.summary()?,
         billed_seconds_by_mode: by_mode,
+        endpoint: ledger.endpoint()?,
         jobs,
     })
 }

@@ -144,3 +144,56 @@ impl Drop for LedgerThread {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ledger::{JobState, Ledger};
+    use crate::manifest::{Job, MediaSource};
+    use wan_animate_types::{Mode, Model};
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_transitions_are_each_checked_and_the_lock_goes_with_the_thread() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("l.sqlite");
+        let mut ledger = Ledger::open(&path).unwrap();
+        let jobs: Vec<Job> = (0..200)
+            .map(|i| Job {
+                id: format!("j{i}"),
+                line: i + 1,
+                model: Model::AnimateMix,
+                image: MediaSource::Url("https://x/p.jpg".into()),
+                video: MediaSource::Url("https://x/v.mp4".into()),
+                mode: Mode::Standard,
+                watermark: None,
+                check_image: None,
+                output: format!("j{i}.mp4").into(),
+            })
+            .collect();
+        ledger.sync_jobs(&jobs, 0).unwrap();
+        let thread = Arc::new(LedgerThread::spawn(Box::new(ledger)));
+        let mut set = tokio::task::JoinSet::new();
+        for i in 0..200 {
+            let thread = thread.clone();
+            set.spawn(async move {
+                // Two writers race for each job; exactly one may win.
+                let t = Transition::new(format!("j{i}"), JobState::Queued, JobState::Uploaded, 1);
+                let (a, b) = tokio::join!(thread.transition(t.clone()), thread.transition(t));
+                (a.is_ok() as u32) + (b.is_ok() as u32)
+            });
+        }
+        while let Some(wins) = set.join_next().await {
+            assert_eq!(
+                wins.unwrap(),
+                1,
+                "one of two identical transitions is stale"
+            );
+        }
+        assert_eq!(thread.transitions_applied(), 200);
+        assert!(Ledger::open(&path).is_err(), "the thread holds the lock");
+        drop(Arc::into_inner(thread).unwrap());
+        let reopened = Ledger::open(&path).unwrap();
+        assert_eq!(reopened.summary().unwrap().pending, 200);
+        assert_eq!(reopened.job("j7").unwrap().state, Some(JobState::Uploaded));
+    }
+}

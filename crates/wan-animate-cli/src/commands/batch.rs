@@ -139,6 +139,9 @@ fn print_report(printer: &Printer, report: &Report) {
         ));
     }
     printer.note(&summary_line(&report.summary));
+    if let Some(endpoint) = &report.endpoint {
+        printer.note(&format!("tasks at {endpoint}"));
+    }
     let mut modes: Vec<_> = report.billed_seconds_by_mode.iter().collect();
     modes.sort_by(|a, b| a.0.cmp(b.0));
     for (mode, secs) in modes {
