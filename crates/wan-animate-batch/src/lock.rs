@@ -64,18 +64,20 @@ impl LedgerLock {
             }
             Err(std::fs::TryLockError::WouldBlock) => {
                 // The holder writes its name right after locking; give it a moment.
+                // Best effort: on Windows the locked file cannot be read by others.
                 let mut holder = String::new();
                 for _ in 0..50 {
                     holder.clear();
-                    file.rewind()?;
-                    file.read_to_string(&mut holder)?;
-                    if !holder.trim().is_empty() {
+                    let read = file
+                        .rewind()
+                        .and_then(|()| file.read_to_string(&mut holder));
+                    if read.is_err() || !holder.trim().is_empty() {
                         break;
                     }
                     std::thread::sleep(Duration::from_millis(10));
                 }
                 let holder = if holder.trim().is_empty() {
-                    "a process that has not written its name yet".to_owned()
+                    "another process (its pid could not be read)".to_owned()
                 } else {
                     holder.trim().to_owned()
                 };
