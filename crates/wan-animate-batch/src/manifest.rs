@@ -187,6 +187,57 @@ pub fn load(path: &Path, check_files: bool) -> Result<Vec<Job>, ManifestError> {
     validate(path, base, raw, check_files)
 }
 
+/// [`load`] for a run into `out_dir`, with local files checked and the outputs checked by
+/// [`check_outputs`]: every problem of both kinds in one list, by line.
+pub fn load_for_run(
+    path: &Path,
+    out_dir: &Path,
+    reserved: &[PathBuf],
+) -> Result<Vec<Job>, ManifestError> {
+    let (jobs, mut problems) = match load(path, true) {
+        Ok(jobs) => (jobs, Vec::new()),
+        Err(e) => {
+            // The jobs that did parse still get their outputs checked, so that one run of
+            // the command shows every problem. A read error has nothing more to check.
+            let partial = load_lenient(path);
+            (partial, e.problems)
+        }
+    };
+    if let Err(e) = check_outputs(path, &jobs, out_dir, reserved) {
+        problems.extend(e.problems);
+    }
+    if problems.is_empty() {
+        Ok(jobs)
+    } else {
+        problems.sort_by_key(|p| p.line);
+        problems.dedup();
+        Err(ManifestError {
+            path: path.to_path_buf(),
+            problems,
+        })
+    }
+}
+
+/// The jobs of a manifest that validate on their own (for reporting more problems).
+fn load_lenient(path: &Path) -> Vec<Job> {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Vec::new();
+    };
+    let base = path.parent().unwrap_or(Path::new("."));
+    let is_csv = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+    let raw = if is_csv {
+        parse_csv(&text)
+    } else {
+        parse_jsonl(&text)
+    };
+    raw.into_iter()
+        .filter_map(|one| validate(path, base, vec![one], true).ok())
+        .flatten()
+        .collect()
+}
+
 fn parse_jsonl(text: &str) -> Vec<(usize, Result<RawJob, String>)> {
     text.lines()
         .enumerate()
@@ -259,7 +310,7 @@ fn validate(
     let mut problems = Vec::new();
     let mut jobs = Vec::new();
     let mut ids: HashMap<String, usize> = HashMap::new();
-    let mut outputs: HashMap<PathBuf, usize> = HashMap::new();
+    let mut outputs: HashMap<String, usize> = HashMap::new();
     if raw.is_empty() {
         problems.push(ManifestProblem {
             line: 1,
@@ -350,29 +401,32 @@ fn validate(
         let watermark = flag("watermark", raw.watermark);
         let check_image = flag("check_image", raw.check_image);
         let output = match (raw.output.as_deref().map(str::trim), &id) {
-            (Some(o), _) if !o.is_empty() => {
-                let p = PathBuf::from(o);
-                if p.is_absolute()
-                    || p.components()
-                        .any(|c| matches!(c, std::path::Component::ParentDir))
-                {
-                    report(format!(
-                        "`output` {o:?} must be a relative path inside the output directory"
-                    ));
+            (Some(o), _) if !o.is_empty() => match normalize_output(o) {
+                Ok(p) => Some(p),
+                Err(why) => {
+                    report(format!("`output` {o:?} {why}"));
                     None
-                } else {
-                    Some(p)
                 }
-            }
+            },
             (_, Some(id)) => Some(PathBuf::from(format!("{}.mp4", sanitize(id)))),
             (_, None) => None,
         };
         if let Some(o) = &output {
-            if let Some(first) = outputs.insert(o.clone(), line) {
-                report(format!(
-                    "`output` {} is already used on line {first}; each job needs its own output file",
-                    o.display()
-                ));
+            // Case-insensitive: on macOS and Windows `A.mp4` and `a.mp4` are one file.
+            let key = o.to_string_lossy().to_lowercase();
+            if let Some(first) = outputs.insert(key, line) {
+                let written = raw.output.as_deref().map(str::trim).unwrap_or_default();
+                report(if written.is_empty() || Path::new(written) == o.as_path() {
+                    format!(
+                        "`output` {} is already used on line {first}; each job needs its own output file",
+                        o.display()
+                    )
+                } else {
+                    format!(
+                        "`output` {written:?} (the file {}) is already used on line {first}; each job needs its own output file",
+                        o.display()
+                    )
+                });
             }
         }
         if let (Some(id), Some(model), Some(image), Some(video), Some(mode), Some(output)) =
@@ -397,6 +451,129 @@ fn validate(
         problems.sort_by_key(|p| p.line);
         Err(ManifestError {
             path: path.to_path_buf(),
+            problems,
+        })
+    }
+}
+
+/// The extension an output without one gets: the result is always an MP4 video.
+pub const DEFAULT_EXTENSION: &str = "mp4";
+
+/// Normalises a manifest `output`: `./` and empty components dropped, `/` as separator, and
+/// `.mp4` added when the file name has no extension, so `a`, `./a.mp4` and `a.mp4` are one
+/// file. Refuses absolute paths, `..`, and anything that names a directory (`.`, `dir/`).
+fn normalize_output(o: &str) -> Result<PathBuf, String> {
+    use std::path::Component;
+    let unified = o.replace('\\', "/");
+    if unified.ends_with('/') {
+        return Err("names a directory (it ends with /); give a file name such as clip.mp4".into());
+    }
+    let path = Path::new(&unified);
+    let mut parts: Vec<String> = Vec::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            Component::Normal(p) => parts.push(p.to_string_lossy().into_owned()),
+            Component::ParentDir | Component::RootDir | Component::Prefix(_) => {
+                return Err("must be a relative path inside the output directory".into());
+            }
+        }
+    }
+    let Some(last) = parts.last_mut() else {
+        return Err("names the output directory itself; give a file name such as clip.mp4".into());
+    };
+    if Path::new(last.as_str()).extension().is_none() {
+        last.push('.');
+        last.push_str(DEFAULT_EXTENSION);
+    }
+    Ok(parts.iter().collect())
+}
+
+/// Checks outputs against the output directory, before anything is paid for: none may be a
+/// `reserved` file (the ledger and its companions, the reports, the manifest), a temporary
+/// download file (`.NAME.XXXXXXXX.part`), an existing directory, or lead outside `out_dir`
+/// through a symbolic link. `out_dir` must be canonical, `reserved` absolute. Every problem
+/// is reported with its manifest line.
+///
+/// ```
+/// # let dir = tempfile::tempdir()?;
+/// # let out = dir.path().canonicalize()?;
+/// # let path = out.join("m.jsonl");
+/// std::fs::write(&path, r#"{"id":"a","model":"mix","image":"https://x/p.jpg","video":"https://x/v.mp4","output":"batch.sqlite"}"#)?;
+/// let jobs = wan_animate_batch::manifest::load(&path, false)?;
+/// let err = wan_animate_batch::manifest::check_outputs(&path, &jobs, &out, &[out.join("batch.sqlite")]).unwrap_err();
+/// assert_eq!(err.problems[0].line, 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn check_outputs(
+    manifest: &Path,
+    jobs: &[Job],
+    out_dir: &Path,
+    reserved: &[PathBuf],
+) -> Result<(), ManifestError> {
+    let reserved: HashMap<String, &PathBuf> = reserved
+        .iter()
+        .map(|p| (p.to_string_lossy().to_lowercase(), p))
+        .collect();
+    let mut problems = Vec::new();
+    for job in jobs {
+        let target = out_dir.join(&job.output);
+        let mut report = |message: String| {
+            problems.push(ManifestProblem {
+                line: job.line,
+                message: format!("`output` {}: {message}", job.output.display()),
+            })
+        };
+        if let Some(r) = reserved.get(&target.to_string_lossy().to_lowercase()) {
+            report(format!(
+                "is {}, which the batch itself uses (ledger, report or manifest); choose another name",
+                r.display()
+            ));
+            continue;
+        }
+        let name = job
+            .output
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if name.starts_with('.') && name.ends_with(".part") {
+            report(
+                "has the form of a temporary download file (.NAME.part); choose another name"
+                    .into(),
+            );
+            continue;
+        }
+        if target.is_dir() {
+            report("is an existing directory; give a file name".into());
+            continue;
+        }
+        // The deepest existing ancestor must resolve inside the output directory.
+        let mut existing = target.parent();
+        while let Some(p) = existing {
+            if !p.starts_with(out_dir) || p.exists() {
+                break;
+            }
+            existing = p.parent();
+        }
+        if let Some(p) = existing.filter(|p| p.starts_with(out_dir) && *p != out_dir && p.exists())
+        {
+            match std::fs::canonicalize(p) {
+                Ok(real) if real.starts_with(out_dir) => {}
+                Ok(real) => report(format!(
+                    "leads outside the output directory (through {}); keep outputs inside {}",
+                    real.display(),
+                    out_dir.display()
+                )),
+                Err(e) => report(format!("cannot be checked: {e}")),
+            }
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        problems.sort_by_key(|p| p.line);
+        Err(ManifestError {
+            path: manifest.to_path_buf(),
             problems,
         })
     }
@@ -531,6 +708,74 @@ mod tests {
         );
         let missing = load(&dir.path().join("nope.jsonl"), false).unwrap_err();
         assert!(missing.to_string().contains("cannot read the manifest"));
+    }
+
+    #[test]
+    fn outputs_are_normalised_so_spellings_of_one_file_collide() {
+        assert_eq!(normalize_output("a").unwrap(), PathBuf::from("a.mp4"));
+        assert_eq!(normalize_output("./a.mp4").unwrap(), PathBuf::from("a.mp4"));
+        assert_eq!(normalize_output("d/./x").unwrap(), PathBuf::from("d/x.mp4"));
+        assert_eq!(
+            normalize_output("d\\x.mov").unwrap(),
+            PathBuf::from("d/x.mov")
+        );
+        for bad in [".", "./", "d/", "/abs.mp4", "../x.mp4", "d/../../x"] {
+            assert!(normalize_output(bad).is_err(), "{bad}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(
+            dir.path(),
+            "m.jsonl",
+            concat!(
+                "{\"id\":\"a\",\"model\":\"mix\",\"image\":\"https://x/p.jpg\",\"video\":\"https://x/v.mp4\",\"output\":\"A.MP4\"}\n",
+                "{\"id\":\"b\",\"model\":\"mix\",\"image\":\"https://x/p.jpg\",\"video\":\"https://x/v.mp4\",\"output\":\"./a\"}\n",
+                "{\"id\":\"c\",\"model\":\"mix\",\"image\":\"https://x/p.jpg\",\"video\":\"https://x/v.mp4\",\"output\":\"a.mp4\"}\n",
+            ),
+        );
+        let err = load(&path, false).unwrap_err();
+        let lines: Vec<usize> = err.problems.iter().map(|p| p.line).collect();
+        assert_eq!(lines, vec![2, 3], "{err}");
+    }
+
+    #[test]
+    fn outputs_may_not_be_temporary_files_directories_or_lead_outside() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        std::fs::create_dir_all(out.join("sub")).unwrap();
+        let out = out.canonicalize().unwrap();
+        let mut lines = vec![
+            ("t", ".clip.mp4.0badf00d.part"),
+            ("d", "sub.mp4"),
+            ("ok", "sub/fine.mp4"),
+        ];
+        std::fs::create_dir_all(out.join("sub.mp4")).unwrap();
+        #[cfg(unix)]
+        {
+            std::os::unix::fs::symlink(dir.path(), out.join("escape")).unwrap();
+            lines.push(("s", "escape/x.mp4"));
+        }
+        let text: String = lines
+            .iter()
+            .map(|(id, o)| format!("{{\"id\":\"{id}\",\"model\":\"mix\",\"image\":\"https://x/p.jpg\",\"video\":\"https://x/v.mp4\",\"output\":\"{o}\"}}\n"))
+            .collect();
+        let path = write(dir.path(), "m.jsonl", &text);
+        let jobs = load(&path, false).unwrap();
+        let err = check_outputs(&path, &jobs, &out, &[]).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("line 1: `output` .clip.mp4.0badf00d.part: has the form of a temporary"),
+            "{text}"
+        );
+        assert!(
+            text.contains("line 2: `output` sub.mp4: is an existing directory"),
+            "{text}"
+        );
+        assert!(!text.contains("line 3"), "{text}");
+        #[cfg(unix)]
+        assert!(
+            text.contains("line 4: `output` escape/x.mp4: leads outside"),
+            "{text}"
+        );
     }
 
     #[test]

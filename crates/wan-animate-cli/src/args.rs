@@ -325,6 +325,10 @@ pub struct BatchRunArgs {
     /// that no task was made.
     #[arg(long, default_value = "30s", value_parser = parse_duration, value_name = "DURATION")]
     pub reconcile_settle: Duration,
+    /// Resume a ledger against an endpoint (base URL, region, workspace or key) other than the
+    /// one its tasks were created at. Only for a deliberate move: tasks exist at one endpoint.
+    #[arg(long)]
+    pub allow_endpoint_change: bool,
 }
 
 /// `batch status`.

@@ -306,3 +306,207 @@ fn batches_killed_at_random_moments_finish_with_exactly_one_task_per_job() {
         c["faults"]
     );
 }
+
+fn tasks_created(c: &Value) -> u64 {
+    c["tasks_created"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_u64().unwrap())
+        .sum()
+}
+
+fn requests(c: &Value) -> u64 {
+    c["requests"]
+        .as_object()
+        // `other` is the simulator's own introspection (these counters).
+        .map(|o| {
+            o.iter()
+                .filter(|(route, _)| route.as_str() != "other")
+                .filter_map(|(_, n)| n.as_u64())
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+fn status_json(dir: &Path) -> Value {
+    let out = Command::new(bin())
+        .current_dir(dir)
+        .args(["--json", "batch", "status", "--ledger", "out/batch.sqlite"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn two_batch_runs_on_one_ledger_create_one_task_per_job_and_the_second_says_why() {
+    const JOBS: usize = 6;
+    let sim = SimProcess::start(&["--time-scale", "60"]);
+    for (round, delay_ms) in [0u64, 400, 1000].into_iter().enumerate() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = manifest(dir.path(), JOBS);
+        let before = tasks_created(&sim.counters());
+        let first = batch_cmd(&sim, dir.path(), &m)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        let second = batch_cmd(&sim, dir.path(), &m)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let second = second.wait_with_output().unwrap();
+        if round == 1 {
+            // Read-only status works while a run holds the ledger.
+            assert!(status_json(dir.path())["jobs"].is_array());
+        }
+        let first = first.wait_with_output().unwrap();
+        let outcomes = [&first, &second];
+        let refused: Vec<_> = outcomes.iter().filter(|o| !o.status.success()).collect();
+        assert_eq!(
+            refused.len(),
+            1,
+            "exactly one run must be refused (delay {delay_ms} ms): {:?}",
+            outcomes
+                .iter()
+                .map(|o| String::from_utf8_lossy(&o.stderr).to_string())
+                .collect::<Vec<_>>()
+        );
+        let why = String::from_utf8_lossy(&refused[0].stderr);
+        assert!(
+            why.contains("in use by another batch run") && why.contains("pid "),
+            "the refused run names the holder: {why}"
+        );
+        assert_eq!(
+            tasks_created(&sim.counters()) - before,
+            JOBS as u64,
+            "exactly one task per job (delay {delay_ms} ms)"
+        );
+        assert_eq!(status_json(dir.path())["summary"]["done"], JOBS);
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn resuming_against_another_endpoint_is_refused_and_the_right_one_finishes() {
+    const JOBS: usize = 6;
+    let home = SimProcess::start(&["--time-scale", "60"]);
+    let elsewhere = SimProcess::start(&["--time-scale", "60"]);
+    let dir = tempfile::tempdir().unwrap();
+    let m = manifest(dir.path(), JOBS);
+    // Interrupt a run once some task exists.
+    let mut child = batch_cmd(&home, dir.path(), &m)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while tasks_created(&home.counters()) == 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no task created"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let before = status_json(dir.path());
+
+    let moved = batch_cmd(&elsewhere, dir.path(), &m).output().unwrap();
+    let stderr = String::from_utf8_lossy(&moved.stderr);
+    assert!(!moved.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&home.base_url)
+            && stderr.contains(&elsewhere.base_url)
+            && stderr.contains("--allow-endpoint-change"),
+        "the refusal names both endpoints and the way out: {stderr}"
+    );
+    assert_eq!(
+        requests(&elsewhere.counters()),
+        0,
+        "nothing was sent to the other endpoint"
+    );
+    assert_eq!(status_json(dir.path()), before, "the ledger is unchanged");
+
+    let back = batch_cmd(&home, dir.path(), &m).output().unwrap();
+    assert!(
+        back.status.success(),
+        "{}",
+        String::from_utf8_lossy(&back.stderr)
+    );
+    let after = status_json(dir.path());
+    assert_eq!(after["summary"]["done"], JOBS);
+    assert_eq!(tasks_created(&home.counters()), JOBS as u64);
+}
+
+#[test]
+fn colliding_and_reserved_outputs_are_refused_by_line_before_anything_is_sent() {
+    let sim = SimProcess::start(&["--time-scale", "600"]);
+    let dir = tempfile::tempdir().unwrap();
+    let line = |id: &str, output: &str| {
+        format!(
+            "{{\"id\":\"{id}\",\"model\":\"mix\",\"image\":\"{}\",\"video\":\"{}\",\"output\":\"{output}\"}}\n",
+            sample("person.jpg"),
+            sample("dance.mp4")
+        )
+    };
+    let text = [
+        line("a", "clip"),
+        line("b", "./clip.mp4"),
+        line("c", "batch.sqlite"),
+        line("d", "report.json"),
+        line("e", "."),
+        line("f", "sub/"),
+        line("g", "fine.mp4"),
+    ]
+    .concat();
+    let path = dir.path().join("jobs.jsonl");
+    std::fs::write(&path, text).unwrap();
+    let out = batch_cmd(&sim, dir.path(), &path).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(8), "{stderr}");
+    for needle in [
+        "line 2: `output` \"./clip.mp4\" (the file clip.mp4) is already used on line 1",
+        "line 3: `output` batch.sqlite: is ",
+        "line 4: `output` report.json: is ",
+        "line 5: `output` \".\" names the output directory",
+        "line 6: `output` \"sub/\" names a directory",
+    ] {
+        assert!(stderr.contains(needle), "{needle:?} not in: {stderr}");
+    }
+    assert!(!stderr.contains("line 7"), "{stderr}");
+    let c = sim.counters();
+    assert_eq!(c["uploads_stored"], 0, "{c}");
+    assert_eq!(tasks_created(&c), 0, "{c}");
+}
+
+#[test]
+fn a_new_ledger_over_existing_outputs_refuses_instead_of_paying_again() {
+    let sim = SimProcess::start(&["--time-scale", "600", "--no-rate-limits"]);
+    let dir = tempfile::tempdir().unwrap();
+    let m = manifest(dir.path(), 2);
+    let out = batch_cmd(&sim, dir.path(), &m).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for f in ["batch.sqlite", "batch.sqlite-wal", "batch.sqlite-shm"] {
+        let _ = std::fs::remove_file(dir.path().join("out").join(f));
+    }
+    let again = batch_cmd(&sim, dir.path(), &m).output().unwrap();
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert_eq!(again.status.code(), Some(8), "{stderr}");
+    assert!(
+        stderr.contains("already exist") && stderr.contains("job-000.mp4"),
+        "{stderr}"
+    );
+    assert_eq!(tasks_created(&sim.counters()), 2, "nothing paid twice");
+}

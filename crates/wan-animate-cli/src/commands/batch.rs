@@ -4,8 +4,10 @@
 use std::io::IsTerminal;
 
 use serde_json::json;
+use wan_animate_batch::EndpointIdentity;
 use wan_animate_batch::engine::{self, BatchError, BatchOptions};
-use wan_animate_batch::ledger::{Ledger, Summary};
+use wan_animate_batch::ledger::{Ledger, LedgerError, Summary};
+use wan_animate_batch::report::{self, Report};
 
 use crate::args::{BatchAction, BatchArgs};
 use crate::context::Context;
@@ -32,6 +34,8 @@ pub(crate) async fn run(ctx: &Context, args: BatchArgs) -> Result<(), Failure> {
     opts.max_in_flight_per_model = r.max_in_flight;
     opts.poll_interval = r.poll_interval;
     opts.reconcile_settle = r.reconcile_settle;
+    opts.allow_endpoint_change = r.allow_endpoint_change;
+    opts.endpoint = Some(endpoint_identity(ctx));
     let live = !ctx.printer.json && ctx.printer.quiet == 0;
     let tty = std::io::stderr().is_terminal();
     ctx.printer.note(&format!(
@@ -57,10 +61,42 @@ pub(crate) async fn run(ctx: &Context, args: BatchArgs) -> Result<(), Failure> {
             return Err(Failure::invalid_input(e.to_string().trim_end().to_owned()));
         }
         Err(BatchError::Fatal(e)) => return Err(Failure::from(e)),
+        Err(e @ BatchError::Ledger(LedgerError::Locked { .. })) => {
+            return Err(Failure::new(Exit::Failure, "ledger_locked", e.to_string()));
+        }
+        Err(e @ BatchError::EndpointChanged { .. }) => {
+            return Err(Failure::new(Exit::Usage, "endpoint_changed", e.to_string()));
+        }
+        Err(e @ BatchError::OutputsExist { .. }) => {
+            return Err(Failure::invalid_input(e.to_string()));
+        }
         Err(e) => return Err(Failure::new(Exit::Failure, "batch", e.to_string())),
     };
     print_report(&ctx.printer, &report);
     finish(&report)
+}
+
+/// Where this run's tasks live, as recorded in the ledger: the base URL (which carries the
+/// region), the workspace and a fingerprint of the key. The in-process simulator listens on a
+/// random port, so `--sim` batches get a stable name instead.
+fn endpoint_identity(ctx: &Context) -> EndpointIdentity {
+    let config = ctx.client.config();
+    let mut id = if in_process_sim() {
+        EndpointIdentity::new("wan-animate-sim (in-process)")
+    } else {
+        EndpointIdentity::new(config.base_url())
+    };
+    if let Some(ws) = config.workspace() {
+        id = id.with_workspace(ws);
+    }
+    id.with_key(config.api_key().expose_secret())
+}
+
+/// Whether this invocation runs against the built-in simulator (`--sim`).
+// The context does not say so yet; the command line does (it parsed once already).
+fn in_process_sim() -> bool {
+    use clap::Parser;
+    crate::args::Cli::try_parse().is_ok_and(|cli| cli.global.sim)
 }
 
 pub(crate) fn status(args: BatchArgs, printer: &Printer) -> Result<(), Failure> {
@@ -73,15 +109,16 @@ pub(crate) fn status(args: BatchArgs, printer: &Printer) -> Result<(), Failure> 
                 .with_hint("pass --ledger FILE (default batch-out/batch.sqlite)"),
         );
     }
-    let ledger = Ledger::open(&s.ledger)
+    // Read-only and without the run lock: works while a run holds the ledger.
+    let ledger = Ledger::open_read_only(&s.ledger)
         .map_err(|e| Failure::new(Exit::Failure, "ledger", e.to_string()))?;
-    let report = engine::report(&ledger)
+    let report = report::report(&ledger)
         .map_err(|e| Failure::new(Exit::Failure, "ledger", e.to_string()))?;
     print_report(printer, &report);
     Ok(())
 }
 
-fn print_report(printer: &Printer, report: &engine::Report) {
+fn print_report(printer: &Printer, report: &Report) {
     if printer.json {
         printer.json_document(&serde_json::to_value(report).unwrap_or_else(|_| json!({})));
         return;
@@ -102,6 +139,9 @@ fn print_report(printer: &Printer, report: &engine::Report) {
         ));
     }
     printer.note(&summary_line(&report.summary));
+    if let Some(endpoint) = &report.endpoint {
+        printer.note(&format!("tasks at {endpoint}"));
+    }
     let mut modes: Vec<_> = report.billed_seconds_by_mode.iter().collect();
     modes.sort_by(|a, b| a.0.cmp(b.0));
     for (mode, secs) in modes {
@@ -109,7 +149,7 @@ fn print_report(printer: &Printer, report: &engine::Report) {
     }
 }
 
-fn finish(report: &engine::Report) -> Result<(), Failure> {
+fn finish(report: &Report) -> Result<(), Failure> {
     let s = &report.summary;
     let unfinished = s.total - s.done - s.failed - s.needs_attention;
     if unfinished > 0 {
