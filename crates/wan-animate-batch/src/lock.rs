@@ -29,7 +29,6 @@ impl LedgerLock {
     /// Takes the lock of `ledger` or fails at once with [`LedgerError::Locked`], naming the
     /// holder. Never waits.
     // `File::try_lock` is std since Rust 1.89 (flock on Unix, LockFileEx on Windows).
-    #[allow(clippy::incompatible_msrv)]
     pub fn acquire(ledger: &Path) -> Result<Self, LedgerError> {
         let path = lock_path(ledger);
         // No truncation before the lock is ours: the file names the current holder.
