@@ -732,10 +732,10 @@ impl Ledger {
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
-        if let Some(v) = schema_version(&conn)? {
-            if v > SCHEMA_VERSION {
-                return Err(LedgerError::SchemaTooNew(v));
-            }
+        if let Some(v) = schema_version(&conn)?
+            && v > SCHEMA_VERSION
+        {
+            return Err(LedgerError::SchemaTooNew(v));
         }
         Ok(Self {
             conn,

@@ -381,11 +381,12 @@ fn validate(
                 return None;
             };
             let source = MediaSource::parse(value, base);
-            if let MediaSource::File(p) = &source {
-                if check_files && !p.is_file() {
-                    report(format!("`{field}` file {} does not exist", p.display()));
-                    return None;
-                }
+            if let MediaSource::File(p) = &source
+                && check_files
+                && !p.is_file()
+            {
+                report(format!("`{field}` file {} does not exist", p.display()));
+                return None;
             }
             Some(source)
         };

@@ -214,15 +214,14 @@ impl CallbackServer {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
-        if let Some(mut task) = self.task.take() {
-            if tokio::time::timeout(self.shutdown_grace, &mut task)
+        if let Some(mut task) = self.task.take()
+            && tokio::time::timeout(self.shutdown_grace, &mut task)
                 .await
                 .is_err()
-            {
-                tracing::warn!("requests still in flight after the shutdown grace; cut");
-                task.abort();
-                let _ = task.await;
-            }
+        {
+            tracing::warn!("requests still in flight after the shutdown grace; cut");
+            task.abort();
+            let _ = task.await;
         }
         self.close_events();
     }

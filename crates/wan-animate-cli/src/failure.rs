@@ -115,9 +115,9 @@ fn message_chain(e: &Error) -> String {
 /// A duration as `list --since` takes it (`1h`, `30m`, `90s`).
 fn since_flag(d: Duration) -> String {
     let s = d.as_secs().max(1);
-    if s % 3600 == 0 {
+    if s.is_multiple_of(3600) {
         format!("{}h", s / 3600)
-    } else if s % 60 == 0 {
+    } else if s.is_multiple_of(60) {
         format!("{}m", s / 60)
     } else {
         format!("{s}s")

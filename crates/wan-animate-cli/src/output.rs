@@ -21,10 +21,10 @@ pub(crate) fn register_secret(secret: &str) {
     if secret.len() < MIN_REDACTED_LEN {
         return;
     }
-    if let Ok(mut s) = SECRETS.lock() {
-        if !s.iter().any(|k| k == secret) {
-            s.push(secret.to_owned());
-        }
+    if let Ok(mut s) = SECRETS.lock()
+        && !s.iter().any(|k| k == secret)
+    {
+        s.push(secret.to_owned());
     }
 }
 

@@ -412,10 +412,10 @@ impl Client {
         let policy = self.inner.config.retry().clone();
         let mut attempt = 0u32;
         loop {
-            if let Some(budget) = self.inner.task_api_budget.as_ref().filter(|_| task_api) {
-                if !budget.acquire(deadline).await {
-                    return Err(Self::deadline_passed(operation));
-                }
+            if let Some(budget) = self.inner.task_api_budget.as_ref().filter(|_| task_api)
+                && !budget.acquire(deadline).await
+            {
+                return Err(Self::deadline_passed(operation));
             }
             let Some(timeout) = self.attempt_timeout(deadline) else {
                 return Err(Self::deadline_passed(operation));

@@ -230,11 +230,11 @@ fn remove_stale_parts(dest: &Path, ours: &Path) {
         if middle.len() != 8 || !middle.bytes().all(|b| b.is_ascii_hexdigit()) || path == ours {
             continue;
         }
-        if let Ok(f) = std::fs::OpenOptions::new().write(true).open(&path) {
-            if f.try_lock().is_ok() {
-                tracing::info!(part = %path.display(), "removing the part file of another result");
-                let _ = std::fs::remove_file(&path);
-            }
+        if let Ok(f) = std::fs::OpenOptions::new().write(true).open(&path)
+            && f.try_lock().is_ok()
+        {
+            tracing::info!(part = %path.display(), "removing the part file of another result");
+            let _ = std::fs::remove_file(&path);
         }
     }
 }
@@ -810,30 +810,30 @@ impl Client {
                         "asked for bytes {have}- of the result, the storage answered {raw:?}"
                     )));
                 }
-                if let Some(known) = *total {
-                    if known != t {
-                        return Err(range_error(format!(
-                            "the result changed size while downloading ({known}, then {t} bytes)"
-                        )));
-                    }
+                if let Some(known) = *total
+                    && known != t
+                {
+                    return Err(range_error(format!(
+                        "the result changed size while downloading ({known}, then {t} bytes)"
+                    )));
                 }
-                if let Some(len) = content_length(&headers) {
-                    if len != last - first + 1 {
-                        return Err(range_error(format!(
-                            "the storage announced {raw:?} but Content-Length {len}"
-                        )));
-                    }
+                if let Some(len) = content_length(&headers)
+                    && len != last - first + 1
+                {
+                    return Err(range_error(format!(
+                        "the storage announced {raw:?} but Content-Length {len}"
+                    )));
                 }
                 *total = Some(t);
             }
             http::StatusCode::OK => {
                 let len = content_length(&headers);
-                if let (Some(known), Some(len)) = (*total, len) {
-                    if known != len {
-                        return Err(range_error(format!(
-                            "the result changed size while downloading ({known}, then {len} bytes)"
-                        )));
-                    }
+                if let (Some(known), Some(len)) = (*total, len)
+                    && known != len
+                {
+                    return Err(range_error(format!(
+                        "the result changed size while downloading ({known}, then {len} bytes)"
+                    )));
                 }
                 if have > 0 {
                     // The storage ignored Range and sends the whole file.
@@ -902,12 +902,12 @@ impl Client {
                 skip -= k as u64;
                 at += k as u64;
             }
-            if let Some(t) = *total {
-                if at + data.len() as u64 > t {
-                    return Err(range_error(format!(
-                        "the storage sent more bytes than the {t} it announced"
-                    )));
-                }
+            if let Some(t) = *total
+                && at + data.len() as u64 > t
+            {
+                return Err(range_error(format!(
+                    "the storage sent more bytes than the {t} it announced"
+                )));
             }
             if data.is_empty() {
                 continue;

@@ -145,10 +145,10 @@ impl Client {
             .filter(|t| known.contains(&t.task_id))
             .find_map(|t| t.api_key_id.clone());
         drop(known);
-        if let Some(id) = found {
-            if let Ok(mut own) = self.inner.own_api_key_id.lock() {
-                *own = Some(id);
-            }
+        if let Some(id) = found
+            && let Ok(mut own) = self.inner.own_api_key_id.lock()
+        {
+            *own = Some(id);
         }
     }
 }

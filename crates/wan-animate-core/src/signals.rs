@@ -130,12 +130,12 @@ impl Subscription {
 
 impl Drop for Subscription {
     fn drop(&mut self) {
-        if let Ok(mut slots) = self.hub.slots.lock() {
-            if let Some(slot) = slots.get_mut(&self.task_id) {
-                slot.subscribers = slot.subscribers.saturating_sub(1);
-                if slot.subscribers == 0 {
-                    slots.remove(&self.task_id);
-                }
+        if let Ok(mut slots) = self.hub.slots.lock()
+            && let Some(slot) = slots.get_mut(&self.task_id)
+        {
+            slot.subscribers = slot.subscribers.saturating_sub(1);
+            if slot.subscribers == 0 {
+                slots.remove(&self.task_id);
             }
         }
     }

@@ -146,10 +146,10 @@ impl Client {
                 (&job.image, MediaKind::Image),
                 (&job.video, MediaKind::Video),
             ] {
-                if let Input::File(p) = input {
-                    if let Err(e) = preflight(p, kind) {
-                        problems.push(e);
-                    }
+                if let Input::File(p) = input
+                    && let Err(e) = preflight(p, kind)
+                {
+                    problems.push(e);
                 }
             }
             match problems.len() {
@@ -260,14 +260,12 @@ impl Client {
     ) -> Result<UploadPolicy, Error> {
         let key = format!("{}|{}", self.config().base_url(), model);
         let now = self.now();
-        if !force_refresh {
-            if let Ok(cache) = self.inner().policy_cache.lock() {
-                if let Some((p, valid_until)) = cache.get(&key) {
-                    if now < *valid_until {
-                        return Ok(p.clone());
-                    }
-                }
-            }
+        if !force_refresh
+            && let Ok(cache) = self.inner().policy_cache.lock()
+            && let Some((p, valid_until)) = cache.get(&key)
+            && now < *valid_until
+        {
+            return Ok(p.clone());
         }
         let config = self.config().clone();
         let m = model.as_str().to_owned();

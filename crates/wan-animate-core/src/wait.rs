@@ -40,10 +40,10 @@ impl Client {
             )
             .instrument(span.clone())
             .await;
-        if let Ok(t) = &result {
-            if let Some(r) = &t.request_id {
-                span.record("request_id", r.as_str());
-            }
+        if let Ok(t) = &result
+            && let Some(r) = &t.request_id
+        {
+            span.record("request_id", r.as_str());
         }
         result.map_err(|e| e.with_task_id(task_id))
     }

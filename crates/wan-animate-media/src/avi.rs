@@ -91,11 +91,12 @@ fn parse_hdrl(hdrl: &[u8]) -> Result<MediaInfo, ProbeError> {
         if let Some((_, strf)) = chunks(strl).find(|(k, _)| k == b"strf") {
             let w = le32(strf, 4).map(|v| i32::from_le_bytes(v.to_le_bytes()));
             let h = le32(strf, 8).map(|v| i32::from_le_bytes(v.to_le_bytes()));
-            if let (Some(w), Some(h)) = (w, h) {
-                if w > 0 && h != 0 {
-                    width = w.unsigned_abs();
-                    height = h.unsigned_abs();
-                }
+            if let (Some(w), Some(h)) = (w, h)
+                && w > 0
+                && h != 0
+            {
+                width = w.unsigned_abs();
+                height = h.unsigned_abs();
             }
         }
     }

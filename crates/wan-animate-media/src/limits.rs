@@ -155,7 +155,7 @@ const MIB: u64 = 1024 * 1024;
 
 /// A byte count for people: whole mebibytes as `5 MB`, others with two decimals.
 fn megabytes(bytes: u64) -> String {
-    if bytes % MIB == 0 {
+    if bytes.is_multiple_of(MIB) {
         format!("{} MB", bytes / MIB)
     } else {
         format!("{:.2} MB", bytes as f64 / MIB as f64)

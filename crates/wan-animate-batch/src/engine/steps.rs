@@ -121,10 +121,10 @@ async fn upload(shared: &Shared, job: &Job, rec: &mut JobRecord) -> Result<(), B
                 Input::parse(u).to_wire_url().unwrap_or_default()
             }
             MediaSource::File(path) => {
-                if shared.opts.preflight {
-                    if let Err(e) = preflight_cached(shared, path, kind).await? {
-                        return fail_job(shared, rec, &e).await;
-                    }
+                if shared.opts.preflight
+                    && let Err(e) = preflight_cached(shared, path, kind).await?
+                {
+                    return fail_job(shared, rec, &e).await;
                 }
                 match upload_cached(shared, &job.model, path).await {
                     Ok(u) => u,
@@ -168,20 +168,20 @@ async fn preflight_cached(
             .unwrap_or(0);
         (path.to_path_buf(), m.len(), mtime)
     });
-    if let Some(key) = &key {
-        if shared.preflight_memo.lock().is_ok_and(|m| m.contains(key)) {
-            return Ok(Ok(()));
-        }
+    if let Some(key) = &key
+        && shared.preflight_memo.lock().is_ok_and(|m| m.contains(key))
+    {
+        return Ok(Ok(()));
     }
     let p = path.to_path_buf();
     let verdict = tokio::task::spawn_blocking(move || wan_animate_core::input::preflight(&p, kind))
         .await
         .map_err(|e| BatchError::Io(std::io::Error::other(e)))?
         .map(|_| ());
-    if let (Some(key), Ok(())) = (key, &verdict) {
-        if let Ok(mut memo) = shared.preflight_memo.lock() {
-            memo.insert(key);
-        }
+    if let (Some(key), Ok(())) = (key, &verdict)
+        && let Ok(mut memo) = shared.preflight_memo.lock()
+    {
+        memo.insert(key);
     }
     Ok(verdict)
 }

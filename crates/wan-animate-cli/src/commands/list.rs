@@ -50,13 +50,13 @@ pub(crate) async fn run(ctx: &Context, args: ListArgs) -> Result<(), Failure> {
             .json_document(&serde_json::to_value(&page).unwrap_or_default());
     } else {
         print_table(ctx, &page.data);
-        if let (Some(p), Some(total_pages)) = (page.page_no, page.total_page) {
-            if total_pages > 1 {
-                ctx.printer.note(&format!(
-                    "page {p} of {total_pages} ({} tasks); --all fetches every page",
-                    page.total.unwrap_or(0)
-                ));
-            }
+        if let (Some(p), Some(total_pages)) = (page.page_no, page.total_page)
+            && total_pages > 1
+        {
+            ctx.printer.note(&format!(
+                "page {p} of {total_pages} ({} tasks); --all fetches every page",
+                page.total.unwrap_or(0)
+            ));
         }
     }
     Ok(())

@@ -59,14 +59,14 @@ async fn submit_inputs(
     let image = Input::parse(&input.image);
     let video = Input::parse(&input.video);
     for (what, i) in [("image", &image), ("video", &video)] {
-        if let Input::File(p) = i {
-            if !p.is_file() {
-                return Err(Failure::invalid_input(format!(
-                    "the {what} file {} does not exist",
-                    p.display()
-                ))
-                .with_hint("give a local path, an https:// URL or an oss:// URL"));
-            }
+        if let Input::File(p) = i
+            && !p.is_file()
+        {
+            return Err(Failure::invalid_input(format!(
+                "the {what} file {} does not exist",
+                p.display()
+            ))
+            .with_hint("give a local path, an https:// URL or an oss:// URL"));
         }
     }
     let mut job = AnimateJob::new(input.model.clone(), image, video, input.mode.clone())

@@ -248,10 +248,10 @@ pub(crate) fn describe(task: &TaskResponse) -> String {
     if let (Some(code), msg) = (&o.code, &o.message) {
         s.push_str(&format!("  {code}: {}", msg.as_deref().unwrap_or("")));
     }
-    if let Some(u) = &task.usage {
-        if let Some(d) = u.video_duration {
-            s.push_str(&format!("  {d} s billed"));
-        }
+    if let Some(u) = &task.usage
+        && let Some(d) = u.video_duration
+    {
+        s.push_str(&format!("  {d} s billed"));
     }
     if let Some(url) = o.video_url() {
         s.push_str(&format!("\n{url}"));
