@@ -232,6 +232,10 @@ pub struct SimConfig {
     pub limits: RateLimits,
     /// Fault injection.
     pub faults: FaultPlan,
+    /// Keep the world (tasks, uploads, results) in this directory, shared with every
+    /// simulator that opens it, in this process or another; `None` (the default) keeps it in
+    /// memory for the simulator's lifetime. See [`crate::default_state_dir`].
+    pub state_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for SimConfig {
@@ -248,6 +252,7 @@ impl Default for SimConfig {
             max_running_per_model: 1,
             limits: RateLimits::default(),
             faults: FaultPlan::none(),
+            state_dir: None,
         }
     }
 }

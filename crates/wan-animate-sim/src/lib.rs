@@ -23,6 +23,7 @@
 mod config;
 mod routes;
 mod state;
+mod world;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -35,8 +36,9 @@ use tokio::sync::watch;
 
 pub use config::{DEFAULT_API_KEY, FaultPlan, RateLimits, SimConfig, TaskDurations};
 pub use state::Counters;
+pub use world::{default_state_dir, reset_world};
 
-use routes::{App, Shared, Truncate};
+use routes::{App, Shared, Storage, Truncate};
 use state::{Fault, State};
 
 /// Entry point: `Sim::builder()...start().await`.
@@ -132,6 +134,23 @@ impl SimBuilder {
         self
     }
 
+    /// Keeps the world in `dir` (created if needed): tasks, uploads and results outlive
+    /// this simulator and are shared with every other simulator on the same directory, in
+    /// this process or another. Without it the world lives in memory.
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let dir = tempfile::tempdir()?;
+    /// let sim = wan_animate_sim::Sim::builder().state_dir(dir.path()).start().await?;
+    /// assert!(dir.path().join("world.json").exists());
+    /// sim.shutdown().await;
+    /// # Ok::<(), std::io::Error>(()) }).unwrap();
+    /// ```
+    pub fn state_dir(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
+        self.config.state_dir = Some(dir.into());
+        self
+    }
+
     /// Where to listen (default `127.0.0.1:0`, a free port).
     pub fn listen(mut self, addr: SocketAddr) -> Self {
         self.listen = addr;
@@ -154,11 +173,22 @@ impl SimBuilder {
         for chunk in secret.chunks_mut(8) {
             chunk.copy_from_slice(&state::splitmix(&mut seed).to_le_bytes());
         }
+        let mut state = State::new(self.config.clone());
+        let (world, secret, storage) = match &self.config.state_dir {
+            Some(dir) => {
+                let (world, secret) = world::World::open(dir, &mut state, secret)?;
+                let objects = world.objects_dir();
+                (Some(world), secret, Storage::Dir(objects))
+            }
+            None => (None, secret, Storage::Temp(tempfile::tempdir()?)),
+        };
         let app: App = Arc::new(Shared {
-            state: Mutex::new(State::new(self.config.clone())),
+            state: Mutex::new(state),
             secret,
             origin: Mutex::new(format!("http://{addr}")),
-            storage: tempfile::tempdir()?,
+            storage,
+            world,
+            task_created: tokio::sync::Notify::new(),
         });
         let router = router(&self.config.base_path).with_state(app.clone());
         let (stop_tx, stop_rx) = watch::channel(false);
@@ -209,18 +239,18 @@ impl SimHandle {
 
     /// A snapshot of the counters.
     pub fn counters(&self) -> Counters {
-        self.app.lock().counters.clone()
+        self.app.lock_local().counters.clone()
     }
 
     /// Replaces the fault plan (the random sequence restarts from its seed).
     pub fn set_faults(&self, faults: FaultPlan) {
-        let mut st = self.app.lock();
+        let mut st = self.app.lock_local();
         st.config.faults = faults;
     }
 
     /// Replaces the rate limits.
     pub fn set_limits(&self, limits: RateLimits) {
-        self.app.lock().config.limits = limits;
+        self.app.lock_local().config.limits = limits;
     }
 
     /// Stops serving and waits for the server task.
@@ -333,7 +363,7 @@ async fn serve(
                         }
                         let route = route_name(&base, req.method(), req.uri().path());
                         let (fault, slow, retry_after) = {
-                            let mut st = app.lock();
+                            let mut st = app.lock_local();
                             *st.counters.requests.entry(route.to_owned()).or_default() += 1;
                             let f = st.draw_fault(route);
                             (
@@ -342,7 +372,7 @@ async fn serve(
                                 st.config.faults.retry_after_secs,
                             )
                         };
-                        let rid = || app.lock().new_id();
+                        let rid = || app.lock_local().new_id();
                         let response = match fault {
                             Some(Fault::DropBefore) => return Err(Dropped),
                             Some(Fault::Throttle) => {

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use wan_animate_types::{Mode, Model, ServiceTime, TaskStatus};
 
 use crate::config::SimConfig;
@@ -47,28 +47,34 @@ impl Counters {
 
 /// Why a task will fail, decided when it was created (validation runs at the end, like the
 /// service's asynchronous path).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Failure {
     pub(crate) code: String,
     pub(crate) message: String,
 }
 
-#[derive(Debug, Clone)]
+/// A task. Times are wall-clock times, so a task stored by one process keeps progressing
+/// while no process runs and is read correctly by another.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Task {
     pub(crate) id: String,
+    /// A fingerprint of the caller's API key (never the key itself: tasks may be stored).
     pub(crate) key: String,
     pub(crate) model: Model,
     pub(crate) mode: Mode,
     pub(crate) request_id: String,
-    pub(crate) created: Instant,
-    pub(crate) created_wall: SystemTime,
+    pub(crate) created: SystemTime,
+    /// Real processing time.
     pub(crate) run: Duration,
-    pub(crate) started: Option<Instant>,
-    pub(crate) ended: Option<Instant>,
+    pub(crate) started: Option<SystemTime>,
+    pub(crate) ended: Option<SystemTime>,
     pub(crate) status: TaskStatus,
     pub(crate) failure: Option<Failure>,
     pub(crate) output_secs: f64,
     pub(crate) result_file: Option<PathBuf>,
+    /// Whether the completion notifier has taken this task's end.
+    #[serde(default)]
+    pub(crate) notified: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -79,11 +85,11 @@ pub(crate) struct Policy {
     pub(crate) expires: Instant,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct StoredObject {
     pub(crate) path: PathBuf,
     pub(crate) model: String,
-    pub(crate) expires: Instant,
+    pub(crate) expires: SystemTime,
 }
 
 /// A token bucket per (key, route class).
@@ -107,6 +113,8 @@ pub(crate) struct State {
     /// Ids are unique across instances (time-seeded), unlike the reproducible fault draws.
     id_seed: u64,
     next_id: u64,
+    /// The bytes of `world.json` this state was last loaded from or saved as.
+    pub(crate) world_bytes: Vec<u8>,
 }
 
 /// A deterministic 64-bit generator (splitmix64).
@@ -168,6 +176,7 @@ impl State {
                 .unwrap_or(1)
                 ^ u64::from(std::process::id()).rotate_left(40),
             next_id: 0,
+            world_bytes: Vec::new(),
         }
     }
 
@@ -270,7 +279,7 @@ impl State {
 
     /// Moves every task forward to `now`: finishes running tasks whose time is up and starts
     /// the oldest pending ones where a slot is free, in FIFO order per key and model.
-    pub(crate) fn advance(&mut self, now: Instant) {
+    pub(crate) fn advance(&mut self, now: SystemTime) {
         loop {
             let mut progressed = false;
             // Finish.
@@ -301,7 +310,7 @@ impl State {
                 if status != TaskStatus::Pending {
                     continue;
                 }
-                let running: Vec<Instant> = self
+                let running: Vec<SystemTime> = self
                     .tasks
                     .values()
                     .filter(|t| t.key == key && t.model == model && t.status == TaskStatus::Running)
@@ -340,20 +349,55 @@ impl State {
     }
 
     /// Whether a task has outlived the task TTL.
-    pub(crate) fn expired(&self, task: &Task, now: Instant) -> bool {
-        now.saturating_duration_since(task.created) > self.real(self.config.task_ttl)
+    pub(crate) fn expired(&self, task: &Task, now: SystemTime) -> bool {
+        now.duration_since(task.created).unwrap_or_default() > self.real(self.config.task_ttl)
     }
 
-    /// The wall time of an instant of this process.
-    pub(crate) fn wall_of(&self, t: Instant, task: &Task) -> SystemTime {
-        if t >= task.created {
-            task.created_wall + (t - task.created)
-        } else {
-            task.created_wall - (task.created - t)
+    /// The earliest moment after `now` at which some task may change state (a running task
+    /// ends or a pending one may start), or `None` when nothing is under way.
+    pub(crate) fn next_change(&self, now: SystemTime) -> Option<SystemTime> {
+        let queue = self.real(self.config.durations.queue);
+        self.tasks
+            .values()
+            .filter_map(|t| match t.status {
+                TaskStatus::Running => t.started.map(|s| s + t.run),
+                TaskStatus::Pending => Some(t.created + queue),
+                _ => None,
+            })
+            .map(|t| t.max(now))
+            .min()
+    }
+
+    /// A fresh task id, unique among the tasks held.
+    pub(crate) fn new_task_id(&mut self) -> String {
+        loop {
+            let id = self.new_id();
+            if !self.tasks.contains_key(&id) {
+                return id;
+            }
         }
     }
+}
 
-    pub(crate) fn service_time(&self, t: Instant, task: &Task) -> ServiceTime {
-        ServiceTime::from_unix_millis(wall_ms(self.wall_of(t, task)))
-    }
+/// The service's rendering of a wall time.
+pub(crate) fn service_time(t: SystemTime) -> ServiceTime {
+    ServiceTime::from_unix_millis(wall_ms(t))
+}
+
+/// A stable, non-secret fingerprint of an API key: what tasks store instead of the key.
+pub(crate) fn key_fingerprint(key: &str) -> String {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(key.as_bytes());
+    digest[..8].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The numeric `api_key_id` the service shows for a key, from its fingerprint.
+pub(crate) fn api_key_id(fingerprint: &str) -> String {
+    format!(
+        "{}",
+        fingerprint
+            .bytes()
+            .fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)))
+            % 1_000_000
+    )
 }

@@ -14,6 +14,7 @@ use sha2::Sha256;
 use wan_animate_types::ErrorBody;
 
 use crate::state::State;
+use crate::world::{Held, World};
 
 /// Shared by every handler.
 #[derive(Debug)]
@@ -22,7 +23,57 @@ pub(crate) struct Shared {
     pub(crate) secret: [u8; 32],
     /// `http://127.0.0.1:PORT`, set once bound.
     pub(crate) origin: Mutex<String>,
-    pub(crate) storage: tempfile::TempDir,
+    pub(crate) storage: Storage,
+    /// The persistent world, when the simulator keeps one.
+    pub(crate) world: Option<World>,
+    /// Woken when a task is created, so the notifier recomputes when the next task ends.
+    pub(crate) task_created: tokio::sync::Notify,
+}
+
+/// Where stored bytes (uploads, fetched inputs) live.
+#[derive(Debug)]
+pub(crate) enum Storage {
+    /// A temporary directory removed with the simulator (in-memory mode).
+    Temp(tempfile::TempDir),
+    /// The persistent world's `objects/` directory.
+    Dir(std::path::PathBuf),
+}
+
+impl Storage {
+    pub(crate) fn path(&self) -> &std::path::Path {
+        match self {
+            Storage::Temp(t) => t.path(),
+            Storage::Dir(d) => d,
+        }
+    }
+}
+
+/// The state for one transaction: with a persistent world, the file lock is held and the
+/// state reloaded on creation, and the state is written back when dropped.
+pub(crate) struct StateGuard<'a> {
+    state: std::sync::MutexGuard<'a, State>,
+    world: Option<(&'a World, Held)>,
+}
+
+impl std::ops::Deref for StateGuard<'_> {
+    type Target = State;
+    fn deref(&self) -> &State {
+        &self.state
+    }
+}
+
+impl std::ops::DerefMut for StateGuard<'_> {
+    fn deref_mut(&mut self) -> &mut State {
+        &mut self.state
+    }
+}
+
+impl Drop for StateGuard<'_> {
+    fn drop(&mut self) {
+        if let Some((world, held)) = &self.world {
+            world.store(&mut self.state, held);
+        }
+    }
 }
 
 pub(crate) type App = Arc<Shared>;
@@ -32,7 +83,26 @@ pub(crate) type App = Arc<Shared>;
 pub(crate) struct Truncate(pub(crate) bool);
 
 impl Shared {
-    pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+    /// The state with its tasks and stored objects up to date: one transaction on the
+    /// persistent world when there is one.
+    pub(crate) fn lock(&self) -> StateGuard<'_> {
+        let mut state = self.lock_local();
+        let world = self.world.as_ref().and_then(|w| match w.acquire() {
+            Ok(held) => {
+                w.load(&mut state);
+                Some((w, held))
+            }
+            Err(e) => {
+                tracing::warn!("cannot lock the simulator's world: {e}; using the state in memory");
+                None
+            }
+        });
+        StateGuard { state, world }
+    }
+
+    /// The in-process part of the state only (counters, faults, rate limits, ids, policies):
+    /// no file access. Never use it to read or change tasks or stored objects.
+    pub(crate) fn lock_local(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -48,7 +118,7 @@ impl Shared {
 }
 
 pub(crate) fn request_id(app: &App) -> String {
-    app.lock().new_id()
+    app.lock_local().new_id()
 }
 
 /// A JSON answer with the request id header.
@@ -94,7 +164,7 @@ pub(super) fn authenticate(app: &App, headers: &HeaderMap, rid: &str) -> Result<
         .unwrap_or(value)
         .trim()
         .to_owned();
-    let keys = app.lock().config.api_keys.clone();
+    let keys = app.lock_local().config.api_keys.clone();
     if key.is_empty() {
         return Err(api_error(
             StatusCode::UNAUTHORIZED,
@@ -120,7 +190,7 @@ pub(super) fn rate_limited(
     class: &'static str,
     rid: &str,
 ) -> Option<Response> {
-    let ok = app.lock().take_token(key, class, Instant::now());
+    let ok = app.lock_local().take_token(key, class, Instant::now());
     (!ok).then(|| {
         let mut r = api_error(
             StatusCode::TOO_MANY_REQUESTS,
@@ -151,6 +221,6 @@ pub(super) fn admit(
 
 /// `GET /__sim/counters`: the counters as JSON, for tests that drive a simulator process.
 pub(crate) async fn counters(AxState(app): AxState<App>) -> Response {
-    let c = app.lock().counters.clone();
+    let c = app.lock_local().counters.clone();
     axum::Json(c).into_response()
 }

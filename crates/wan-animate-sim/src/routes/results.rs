@@ -21,7 +21,9 @@ pub(crate) async fn result_file(
     let truncate = truncate.is_some_and(|t| t.0.0);
     let rid = request_id(&app);
     if headers.contains_key("authorization") {
-        app.lock().counters.storage_requests_with_authorization += 1;
+        app.lock_local()
+            .counters
+            .storage_requests_with_authorization += 1;
     }
     let id = name.trim_end_matches(".mp4").to_owned();
     let get = |n: &str| params.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());

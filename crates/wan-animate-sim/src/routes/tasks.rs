@@ -2,7 +2,7 @@
 //! created task goes through.
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use axum::extract::{Path, Query, State as AxState};
 use axum::http::{HeaderMap, StatusCode};
@@ -14,7 +14,7 @@ use wan_animate_types::{
 };
 
 use super::common::{App, admit, api_error, json_response};
-use crate::state::{Failure, State, Task, wall_ms};
+use crate::state::{Failure, State, Task, api_key_id, key_fingerprint, service_time, wall_ms};
 
 /// `POST {base}/services/aigc/image2video/video-synthesis`.
 pub(crate) async fn create_task(
@@ -135,9 +135,9 @@ pub(crate) async fn create_task(
         Err(r) => return r(&rid),
     };
     let (failure, output_secs) = validate(&image, &video);
-    let now = Instant::now();
+    let now = SystemTime::now();
     let mut st = app.lock();
-    let id = st.new_id();
+    let id = st.new_task_id();
     let per_second = match mode {
         Mode::Pro => st.config.durations.run_per_output_second_pro,
         _ => st.config.durations.run_per_output_second_std,
@@ -152,12 +152,11 @@ pub(crate) async fn create_task(
         id.clone(),
         Task {
             id: id.clone(),
-            key: key.clone(),
+            key: key_fingerprint(&key),
             model: model.clone(),
             mode,
             request_id: rid.clone(),
             created: now,
-            created_wall: SystemTime::now(),
             run,
             started: None,
             ended: None,
@@ -165,6 +164,7 @@ pub(crate) async fn create_task(
             failure,
             output_secs,
             result_file,
+            notified: false,
         },
     );
     st.order.push(id.clone());
@@ -205,7 +205,7 @@ async fn resolve_input(app: &App, url: &str, model: &str) -> Result<ResolvedInpu
             let st = app.lock();
             st.objects.get(key).cloned()
         };
-        let Some(obj) = object.filter(|o| o.model == model && o.expires > Instant::now()) else {
+        let Some(obj) = object.filter(|o| o.model == model && o.expires > SystemTime::now()) else {
             return Err(invalid_url);
         };
         return Ok(probe_path(obj.path));
@@ -218,7 +218,7 @@ async fn resolve_input(app: &App, url: &str, model: &str) -> Result<ResolvedInpu
             let path = app
                 .storage
                 .path()
-                .join(format!("fetched-{}", app.lock().new_id()));
+                .join(format!("fetched-{}", app.lock_local().new_id()));
             if std::fs::write(&path, &bytes).is_err() {
                 return Err(invalid_url);
             }
@@ -384,14 +384,14 @@ fn validate(image: &ResolvedInput, video: &ResolvedInput) -> (Option<Failure>, f
 
 fn task_json(app: &App, st: &State, task: &Task, rid: &str) -> Value {
     let mut out = TaskOutput::new(task.id.clone(), task.status.clone());
-    out.submit_time = Some(st.service_time(task.created, task));
-    out.scheduled_time = task.started.map(|t| st.service_time(t, task));
-    out.end_time = task.ended.map(|t| st.service_time(t, task));
+    out.submit_time = Some(service_time(task.created));
+    out.scheduled_time = task.started.map(service_time);
+    out.end_time = task.ended.map(service_time);
     let mut usage = None;
     match task.status {
         TaskStatus::Succeeded => {
             let expires_real = task.ended.unwrap_or(task.created) + st.real(st.config.result_ttl);
-            let expires_unix = wall_ms(st.wall_of(expires_real, task)) / 1000;
+            let expires_unix = wall_ms(expires_real) / 1000;
             let signature = app.sign(&format!("{}:{expires_unix}", task.id));
             let url = format!(
                 "{}/results/{}.mp4?Expires={expires_unix}&Signature={}",
@@ -446,7 +446,7 @@ pub(crate) async fn get_task(
         Ok(ok) => ok,
         Err(r) => return r,
     };
-    let now = Instant::now();
+    let now = SystemTime::now();
     let mut st = app.lock();
     st.advance(now);
     match st.tasks.get(&id) {
@@ -468,7 +468,7 @@ pub(crate) async fn cancel_task(
         Ok(ok) => ok,
         Err(r) => return r,
     };
-    let now = Instant::now();
+    let now = SystemTime::now();
     let mut st = app.lock();
     st.advance(now);
     let expired = st.tasks.get(&id).is_none_or(|t| st.expired(t, now));
@@ -504,8 +504,8 @@ pub(crate) async fn list_tasks(
         Ok(q) => q,
         Err(e) => return api_error(StatusCode::BAD_REQUEST, &rid, "InvalidParameter", &e),
     };
-    let now = Instant::now();
-    let now_ms = wall_ms(SystemTime::now());
+    let now = SystemTime::now();
+    let now_ms = wall_ms(now);
     let end_ms = query
         .end_time
         .as_ref()
@@ -534,7 +534,7 @@ pub(crate) async fn list_tasks(
         if st.expired(t, now) {
             continue;
         }
-        let created = wall_ms(t.created_wall);
+        let created = wall_ms(t.created);
         if created < start_ms || created > end_ms {
             continue;
         }
@@ -551,13 +551,7 @@ pub(crate) async fn list_tasks(
             .with_model_name(t.model.as_str())
             .with_gmt_create(EpochMillis(created));
         s.request_id = Some(t.request_id.clone());
-        s.api_key_id = Some(format!(
-            "{}",
-            t.key
-                .bytes()
-                .fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)))
-                % 1_000_000
-        ));
+        s.api_key_id = Some(api_key_id(&t.key));
         s.caller_uid = Some("sim-account".into());
         s.caller_parent_id = Some("sim-account".into());
         s.region = Some("cn-beijing".into());
@@ -565,8 +559,8 @@ pub(crate) async fn list_tasks(
             "apikey:v1:aigc:image2video:video-synthesis:{}",
             t.model
         ));
-        s.start_time = t.started.map(|x| EpochMillis(wall_ms(st.wall_of(x, t))));
-        s.end_time = t.ended.map(|x| EpochMillis(wall_ms(st.wall_of(x, t))));
+        s.start_time = t.started.map(|x| EpochMillis(wall_ms(x)));
+        s.end_time = t.ended.map(|x| EpochMillis(wall_ms(x)));
         matching.push(s);
     }
     let page_size = u64::from(query.page_size.unwrap_or(10).max(1));

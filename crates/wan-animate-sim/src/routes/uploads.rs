@@ -46,7 +46,7 @@ pub(crate) async fn get_policy(
         );
     };
     let (ttl, max_mb, id) = {
-        let mut st = app.lock();
+        let mut st = app.lock_local();
         (st.config.policy_ttl, st.config.max_upload_mb, st.new_id())
     };
     let account = &app.sign(&key)[..8].replace(['/', '+'], "x");
@@ -65,7 +65,7 @@ pub(crate) async fn get_policy(
     });
     let policy_b64 = base64::engine::general_purpose::STANDARD.encode(document.to_string());
     let signature = app.sign(&policy_b64);
-    app.lock().policies.insert(
+    app.lock_local().policies.insert(
         policy_b64.clone(),
         Policy {
             model: model.clone(),
@@ -112,7 +112,9 @@ pub(crate) async fn oss_upload(
 ) -> Response {
     let rid = request_id(&app);
     if headers.contains_key("authorization") {
-        app.lock().counters.storage_requests_with_authorization += 1;
+        app.lock_local()
+            .counters
+            .storage_requests_with_authorization += 1;
         return oss_error(
             StatusCode::BAD_REQUEST,
             &rid,
@@ -193,7 +195,7 @@ pub(crate) async fn oss_upload(
                 "The request signature we calculated does not match the signature you provided.",
             );
         }
-        let Some(policy) = app.lock().policies.get(&policy_b64).cloned() else {
+        let Some(policy) = app.lock_local().policies.get(&policy_b64).cloned() else {
             return oss_error(
                 StatusCode::FORBIDDEN,
                 &rid,
@@ -239,7 +241,7 @@ pub(crate) async fn oss_upload(
         let path = app
             .storage
             .path()
-            .join(format!("obj-{}", app.lock().new_id()));
+            .join(format!("obj-{}", app.lock_local().new_id()));
         let mut out = match tokio::fs::File::create(&path).await {
             Ok(f) => f,
             Err(e) => {
@@ -303,7 +305,7 @@ pub(crate) async fn oss_upload(
         drop(out);
         stored = Some((path.clone(), size));
         let mut st = app.lock();
-        let expires = Instant::now() + st.real(Duration::from_secs(48 * 3600));
+        let expires = SystemTime::now() + st.real(Duration::from_secs(48 * 3600));
         st.objects.insert(
             key.clone(),
             StoredObject {
