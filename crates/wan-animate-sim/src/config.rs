@@ -236,6 +236,8 @@ pub struct SimConfig {
     /// simulator that opens it, in this process or another; `None` (the default) keeps it in
     /// memory for the simulator's lifetime. See [`crate::default_state_dir`].
     pub state_dir: Option<std::path::PathBuf>,
+    /// Announce every task that ends to a callback URL (spec §17); `None`: no events.
+    pub notify: Option<crate::NotifyConfig>,
 }
 
 impl Default for SimConfig {
@@ -253,6 +255,7 @@ impl Default for SimConfig {
             limits: RateLimits::default(),
             faults: FaultPlan::none(),
             state_dir: None,
+            notify: None,
         }
     }
 }

@@ -21,6 +21,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod config;
+mod notify;
 mod routes;
 mod state;
 mod world;
@@ -35,6 +36,7 @@ use hyper_util::rt::TokioIo;
 use tokio::sync::watch;
 
 pub use config::{DEFAULT_API_KEY, FaultPlan, RateLimits, SimConfig, TaskDurations};
+pub use notify::{NotifyConfig, NotifyHostility};
 pub use state::Counters;
 pub use world::{default_state_dir, reset_world};
 
@@ -151,6 +153,13 @@ impl SimBuilder {
         self
     }
 
+    /// POSTs the completion event of every task that ends (spec §17) as `config` says.
+    /// [`SimBuilder::start`] fails when the URL is not `http://` on loopback.
+    pub fn notify(mut self, config: NotifyConfig) -> Self {
+        self.config.notify = Some(config);
+        self
+    }
+
     /// Where to listen (default `127.0.0.1:0`, a free port).
     pub fn listen(mut self, addr: SocketAddr) -> Self {
         self.listen = addr;
@@ -161,6 +170,10 @@ impl SimBuilder {
     pub async fn start(mut self) -> std::io::Result<SimHandle> {
         if self.config.api_keys.is_empty() {
             self.config.api_keys.push(DEFAULT_API_KEY.to_owned());
+        }
+        if let Some(n) = &self.config.notify {
+            n.validate()
+                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
         }
         let listener = tokio::net::TcpListener::bind(self.listen).await?;
         let addr = listener.local_addr()?;
@@ -192,6 +205,11 @@ impl SimBuilder {
         });
         let router = router(&self.config.base_path).with_state(app.clone());
         let (stop_tx, stop_rx) = watch::channel(false);
+        let notifier = self
+            .config
+            .notify
+            .clone()
+            .map(|n| tokio::spawn(notify::run(app.clone(), n, stop_rx.clone())));
         let server = tokio::spawn(serve(
             listener,
             router,
@@ -206,6 +224,7 @@ impl SimBuilder {
             api_key: self.config.api_keys[0].clone(),
             stop: stop_tx,
             server: Mutex::new(Some(server)),
+            notifier: Mutex::new(notifier),
         })
     }
 }
@@ -219,6 +238,7 @@ pub struct SimHandle {
     api_key: String,
     stop: watch::Sender<bool>,
     server: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    notifier: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 impl SimHandle {
@@ -258,6 +278,10 @@ impl SimHandle {
         let _ = self.stop.send(true);
         let task = self.server.lock().ok().and_then(|mut s| s.take());
         if let Some(t) = task {
+            let _ = t.await;
+        }
+        let notifier = self.notifier.lock().ok().and_then(|mut s| s.take());
+        if let Some(t) = notifier {
             let _ = t.await;
         }
     }

@@ -27,6 +27,12 @@ pub struct Counters {
     pub uploads_stored: u64,
     /// Answers with 429 from the rate limiter (not injected faults).
     pub rate_limited: u64,
+    /// Completion-event POSTs attempted (including cut-off first attempts and duplicates).
+    pub notify_attempts: u64,
+    /// Completion-event POSTs answered with a 2xx (duplicates included).
+    pub notify_delivered: u64,
+    /// Completion events given up after the last attempt failed.
+    pub notify_given_up: u64,
 }
 
 impl Counters {

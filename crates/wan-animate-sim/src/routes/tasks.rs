@@ -173,6 +173,7 @@ pub(crate) async fn create_task(
         .entry(format!("{key}|{model}"))
         .or_default() += 1;
     drop(st);
+    app.task_created.notify_one();
     json_response(
         StatusCode::OK,
         &rid,
