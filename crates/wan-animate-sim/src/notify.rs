@@ -105,7 +105,7 @@ pub struct NotifyHostility {
     /// The longest injected delay (real time).
     pub max_delay: Duration,
     /// Hold the event back until the next event has been sent (or `max_delay` passed), so
-    /// events arrive out of order.
+    /// the two arrive swapped. One event is held at a time.
     pub reorder: f64,
     /// Cut the first attempt off (headers and half the body, then the connection closes);
     /// the retry sends the whole event.
@@ -312,7 +312,8 @@ pub(crate) async fn run(app: App, config: NotifyConfig, mut stop: watch::Receive
         };
         for event in events {
             let plan = draw_plan(&config.hostility, &mut rng);
-            if plan.hold {
+            // One event at a time is held back; the next one overtakes it.
+            if plan.hold && held.lock().await.is_empty() {
                 held.lock().await.push((event, plan));
                 // Never hold forever: released after max_delay if no other event comes.
                 let held = held.clone();
