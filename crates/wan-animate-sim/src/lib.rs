@@ -8,6 +8,16 @@
 //! so a minutes-long task takes a second. Counters let tests assert that a client never
 //! submitted twice.
 //!
+//! By default the world (tasks, uploads, results) lives in memory and ends with the simulator.
+//! With [`SimBuilder::state_dir`] it is kept in a directory instead and shared by every
+//! simulator on that directory, in this process or another, like one account: task times are
+//! wall-clock times, so a task keeps progressing while no simulator runs. The CLI's `--sim`
+//! and `wan-animate sim` use [`default_state_dir`]; [`reset_world`] empties a world.
+//!
+//! With [`SimBuilder::notify`] the simulator announces every task that ends by POSTing its
+//! EventBridge completion event (spec §17) to a loopback callback URL, with retries and, on
+//! request, a hostile delivery ([`NotifyHostility`]).
+//!
 //! ```
 //! # tokio::runtime::Runtime::new().unwrap().block_on(async {
 //! let sim = wan_animate_sim::Sim::builder().time_scale(600.0).start().await?;

@@ -283,6 +283,9 @@ pub(crate) async fn run(app: App, config: NotifyConfig, mut stop: watch::Receive
     let mut rng = config.hostility.seed ^ 0x0E7E_17B0_5EED;
     // Events held back for reordering: released after the next event is sent.
     let held: Arc<AsyncMutex<Vec<(Value, Plan)>>> = Arc::new(AsyncMutex::new(Vec::new()));
+    // Like an EventBridge rule, the notifier announces what ends once it exists: tasks of a
+    // persistent world that ended before are not announced.
+    let since = SystemTime::now();
     loop {
         let now = SystemTime::now();
         let (events, next) = {
@@ -292,7 +295,9 @@ pub(crate) async fn run(app: App, config: NotifyConfig, mut stop: watch::Receive
                 .order
                 .iter()
                 .filter_map(|id| st.tasks.get(id))
-                .filter(|t| t.ended.is_some() && !t.notified && !st.expired(t, now))
+                .filter(|t| {
+                    t.ended.is_some_and(|e| e >= since) && !t.notified && !st.expired(t, now)
+                })
                 .cloned()
                 .collect();
             ended.sort_by_key(|t| t.ended);
