@@ -267,6 +267,11 @@ impl SimHandle {
         &self.api_key
     }
 
+    /// The directory of the persistent world, or `None` when the world is in memory.
+    pub fn state_dir(&self) -> Option<&std::path::Path> {
+        self.app.world.as_ref().map(|w| w.dir())
+    }
+
     /// A snapshot of the counters.
     pub fn counters(&self) -> Counters {
         self.app.lock_local().counters.clone()

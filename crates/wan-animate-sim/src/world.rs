@@ -158,6 +158,12 @@ impl World {
                 ),
             )
         })?;
+        #[cfg(unix)]
+        {
+            // The world holds the signing secret: keep it to its owner (best effort).
+            use std::os::unix::fs::PermissionsExt as _;
+            let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
+        }
         let mut world = Self {
             dir: dir.to_owned(),
             secret_hex: String::new(),
@@ -170,6 +176,11 @@ impl World {
         world.store(state, &held);
         drop(held);
         Ok((world, secret))
+    }
+
+    /// The state directory.
+    pub(crate) fn dir(&self) -> &Path {
+        &self.dir
     }
 
     /// Where stored bytes go.

@@ -307,3 +307,73 @@ async fn a_notify_url_off_loopback_is_refused_at_start() {
         assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput, "{url}: {err}");
     }
 }
+
+#[tokio::test]
+async fn delivery_gives_up_after_the_last_attempt_and_a_refusal_is_not_retried() {
+    let failing = Receiver::start(vec![500; 10]).await;
+    let refusing = Receiver::start(vec![401; 10]).await;
+    let sim_failing = fast()
+        .notify(NotifyConfig::new(&failing.url).with_retries(3, Duration::from_millis(10)))
+        .start()
+        .await
+        .unwrap();
+    let sim_refusing = fast()
+        .notify(NotifyConfig::new(&refusing.url).with_retries(3, Duration::from_millis(10)))
+        .start()
+        .await
+        .unwrap();
+    Api::new(&sim_failing)
+        .create("wan2.2-animate-mix", None)
+        .await;
+    Api::new(&sim_refusing)
+        .create("wan2.2-animate-mix", None)
+        .await;
+    failing.until(|s| s.len() >= 3).await;
+    refusing.until(|s| !s.is_empty()).await;
+    for _ in 0..400 {
+        if sim_failing.counters().notify_given_up == 1
+            && sim_refusing.counters().notify_given_up == 1
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(failing.seen().len(), 3, "max_attempts bounds the retries");
+    assert_eq!(refusing.seen().len(), 1, "a 401 is final");
+    let (f, r) = (sim_failing.counters(), sim_refusing.counters());
+    assert_eq!(
+        (f.notify_attempts, f.notify_delivered, f.notify_given_up),
+        (3, 0, 1)
+    );
+    assert_eq!(
+        (r.notify_attempts, r.notify_delivered, r.notify_given_up),
+        (1, 0, 1)
+    );
+    sim_failing.shutdown().await;
+    sim_refusing.shutdown().await;
+}
+
+#[tokio::test]
+async fn delayed_delivery_still_delivers_every_event() {
+    let rx = Receiver::start(vec![]).await;
+    let hostility = NotifyHostility::from_names(9, &["delay"]).unwrap();
+    let sim = fast()
+        .notify(NotifyConfig::new(&rx.url).with_hostility(hostility))
+        .start()
+        .await
+        .unwrap();
+    let api = Api::new(&sim);
+    let a = api.create("wan2.2-animate-mix", None).await;
+    let b = api.create("wan2.2-animate-move", None).await;
+    let seen = rx.until(|s| complete(s).len() >= 2).await;
+    let mut ids: Vec<String> = complete(&seen)
+        .iter()
+        .map(|e| e["data"]["task_id"].as_str().unwrap().to_owned())
+        .collect();
+    ids.sort();
+    let mut expected = vec![a, b];
+    expected.sort();
+    assert_eq!(ids, expected);
+    sim.shutdown().await;
+}

@@ -18,6 +18,7 @@ fn fast() -> SimBuilder {
 async fn a_task_keeps_progressing_while_no_simulator_runs_and_another_reads_it() {
     let dir = tempfile::tempdir().unwrap();
     let first = fast().state_dir(dir.path()).start().await.unwrap();
+    assert_eq!(first.state_dir(), Some(dir.path()));
     let id = Api::new(&first).create("wan2.2-animate-mix", None).await;
     assert_ne!(Api::new(&first).status(&id).await, "UNKNOWN");
     first.shutdown().await;
@@ -97,6 +98,7 @@ async fn reset_forgets_every_task_and_in_memory_simulators_share_nothing() {
     drop(sim);
 
     let memory = fast().start().await.unwrap();
+    assert_eq!(memory.state_dir(), None);
     assert_eq!(Api::new(&memory).status(&id).await, "UNKNOWN");
     memory.shutdown().await;
 
