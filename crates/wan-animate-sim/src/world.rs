@@ -271,8 +271,9 @@ impl World {
             .join(format!("{WORLD_FILE}.tmp-{}", std::process::id()));
         let written = (|| {
             let mut f = File::create(&tmp)?;
+            // No fsync: a simulator's world need not survive a power cut, and a damaged file
+            // is set aside at the next start; the rename alone keeps readers from half files.
             f.write_all(&bytes)?;
-            f.sync_data()?;
             std::fs::rename(&tmp, &path)
         })();
         match written {
