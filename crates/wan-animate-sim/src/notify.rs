@@ -305,6 +305,7 @@ pub(crate) async fn run(app: App, config: NotifyConfig, mut stop: watch::Receive
                 if let Some(task) = st.tasks.get_mut(&t.id) {
                     task.notified = true;
                 }
+                st.touch();
             }
             let events: Vec<Value> = ended
                 .iter()

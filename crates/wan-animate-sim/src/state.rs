@@ -121,6 +121,9 @@ pub(crate) struct State {
     next_id: u64,
     /// The bytes of `world.json` this state was last loaded from or saved as.
     pub(crate) world_bytes: Vec<u8>,
+    /// Bumped by every change to tasks or stored objects (see [`State::touch`]): a
+    /// transaction that leaves it unchanged does not write the world back.
+    pub(crate) revision: u64,
 }
 
 /// A deterministic 64-bit generator (splitmix64).
@@ -183,7 +186,14 @@ impl State {
                 ^ u64::from(std::process::id()).rotate_left(40),
             next_id: 0,
             world_bytes: Vec::new(),
+            revision: 0,
         }
+    }
+
+    /// Records a change to tasks or stored objects, so a persistent world saves it. Every
+    /// change to `tasks`, `order` or `objects` must call this.
+    pub(crate) fn touch(&mut self) {
+        self.revision = self.revision.wrapping_add(1);
     }
 
     /// Real duration of a simulated one.
@@ -351,6 +361,7 @@ impl State {
             if !progressed {
                 break;
             }
+            self.touch();
         }
     }
 

@@ -53,6 +53,8 @@ impl Storage {
 pub(crate) struct StateGuard<'a> {
     state: std::sync::MutexGuard<'a, State>,
     world: Option<(&'a World, Held)>,
+    /// The state's revision when the transaction began.
+    revision: u64,
 }
 
 impl std::ops::Deref for StateGuard<'_> {
@@ -71,7 +73,9 @@ impl std::ops::DerefMut for StateGuard<'_> {
 impl Drop for StateGuard<'_> {
     fn drop(&mut self) {
         if let Some((world, held)) = &self.world {
-            world.store(&mut self.state, held);
+            if self.state.revision != self.revision {
+                world.store(&mut self.state, held);
+            }
         }
     }
 }
@@ -97,7 +101,12 @@ impl Shared {
                 None
             }
         });
-        StateGuard { state, world }
+        let revision = state.revision;
+        StateGuard {
+            state,
+            world,
+            revision,
+        }
     }
 
     /// The in-process part of the state only (counters, faults, rate limits, ids, policies):

@@ -168,6 +168,7 @@ pub(crate) async fn create_task(
         },
     );
     st.order.push(id.clone());
+    st.touch();
     *st.counters
         .tasks_created
         .entry(format!("{key}|{model}"))
@@ -477,6 +478,7 @@ pub(crate) async fn cancel_task(
         Some(task) if !expired && task.status == TaskStatus::Pending => {
             task.status = TaskStatus::Canceled;
             task.ended = Some(now);
+            st.touch();
             json_response(StatusCode::OK, &rid, json!({"request_id": rid}))
         }
         // Cancelling an unknown id is not documented; answer like a non-pending task.

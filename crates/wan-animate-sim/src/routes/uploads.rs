@@ -306,6 +306,7 @@ pub(crate) async fn oss_upload(
         stored = Some((path.clone(), size));
         let mut st = app.lock();
         let expires = SystemTime::now() + st.real(Duration::from_secs(48 * 3600));
+        st.touch();
         st.objects.insert(
             key.clone(),
             StoredObject {
