@@ -368,13 +368,12 @@ pub struct SimArgs {
     /// every task that ends to this http:// loopback URL.
     #[arg(long, value_name = "URL")]
     pub notify_url: Option<String>,
-    /// Shared secret sent with each event as `Authorization: Bearer TOKEN`.
+    /// Shared secret sent with each event as `Authorization: Bearer TOKEN` (with --notify-url).
     #[arg(
         long,
         value_name = "TOKEN",
         env = "WAN_ANIMATE_NOTIFY_TOKEN",
-        hide_env_values = true,
-        requires = "notify_url"
+        hide_env_values = true
     )]
     pub notify_token: Option<String>,
     /// Make event delivery hostile, reproducibly from --seed: any of `duplicate`, `delay`,
