@@ -290,3 +290,52 @@ fn a_notify_url_off_loopback_or_an_unknown_hostile_mode_is_a_usage_error() {
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(run.stderr.contains("chaos"), "{}", run.stderr);
 }
+
+#[test]
+fn an_interrupted_sim_batch_resumes_on_the_same_world_with_one_task_per_job() {
+    const JOBS: usize = 8;
+    let dir = tempfile::tempdir().unwrap();
+    let mut lines = String::new();
+    for i in 0..JOBS {
+        let model = if i % 2 == 0 { "mix" } else { "move" };
+        lines.push_str(&format!(
+            "{{\"id\":\"job-{i}\",\"model\":\"{model}\",\"image\":\"{}\",\"video\":\"{}\"}}\n",
+            sample("person.jpg"),
+            sample("dance.mp4")
+        ));
+    }
+    std::fs::write(dir.path().join("jobs.jsonl"), lines).unwrap();
+    let args = [
+        "--sim",
+        "batch",
+        "jobs.jsonl",
+        "--out-dir",
+        "out",
+        "--poll-interval",
+        "200ms",
+    ];
+    // Killed part-way (wherever it is: the assertions hold for any moment), then resumed by
+    // a new process with a new in-process simulator on the same world.
+    let mut first = std::process::Command::new(assert_cmd::cargo::cargo_bin("wan-animate"))
+        .current_dir(dir.path())
+        .env_remove("XDG_STATE_HOME")
+        .env("HOME", dir.path())
+        .env("WAN_ANIMATE_STATE_DIR", dir.path().join("state"))
+        .env("WAN_ANIMATE_JOURNAL", "off")
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let _ = first.kill();
+    let _ = first.wait();
+    let resumed = cli(dir.path(), &args);
+    assert_eq!(resumed.code, 0, "{}", resumed.stderr);
+    let list = cli(dir.path(), &["--sim", "--json", "list", "--all"]);
+    assert_eq!(
+        json(&list)["total"],
+        JOBS,
+        "exactly one task per job in the account"
+    );
+}
