@@ -344,10 +344,12 @@ pub(crate) async fn run(app: App, config: NotifyConfig, mut stop: watch::Receive
                 }
             });
         }
+        // Tasks created in this process wake the loop; those of other processes sharing a
+        // persistent world are found by looking at least every 100 ms.
         let wake = next
             .and_then(|t| t.duration_since(SystemTime::now()).ok())
-            .unwrap_or(Duration::from_millis(250))
-            .min(Duration::from_millis(250))
+            .unwrap_or(Duration::from_millis(100))
+            .min(Duration::from_millis(100))
             // Past the end instant, so the task reads as ended.
             + Duration::from_millis(2);
         tokio::select! {

@@ -377,3 +377,33 @@ async fn delayed_delivery_still_delivers_every_event() {
     assert_eq!(ids, expected);
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_cancelled_task_is_announced_as_canceled() {
+    let rx = Receiver::start(vec![]).await;
+    // A queue of an hour at 600x: six real seconds, so the task is still PENDING when cancelled.
+    let mut durations = wan_animate_sim::TaskDurations::default();
+    durations.queue = Duration::from_secs(3600);
+    let sim = fast()
+        .durations(durations)
+        .notify(NotifyConfig::new(&rx.url))
+        .start()
+        .await
+        .unwrap();
+    let api = Api::new(&sim);
+    let id = api.create("wan2.2-animate-mix", None).await;
+    let cancel = api
+        .http
+        .post(format!("{}/tasks/{id}/cancel", sim.base_url()))
+        .bearer_auth(sim.api_key())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cancel.status(), 200);
+    let seen = rx.until(|s| !complete(s).is_empty()).await;
+    let e = &complete(&seen)[0];
+    assert_eq!(e["data"]["task_id"], id.as_str());
+    assert_eq!(e["data"]["task_status"], "CANCELED");
+    assert_eq!(e["data"]["start_time"], Value::Null, "it never started");
+    sim.shutdown().await;
+}

@@ -26,7 +26,7 @@ pub(crate) struct Shared {
     pub(crate) storage: Storage,
     /// The persistent world, when the simulator keeps one.
     pub(crate) world: Option<World>,
-    /// Woken when a task is created, so the notifier recomputes when the next task ends.
+    /// Woken when a task is created or cancelled, so the notifier looks again at once.
     pub(crate) task_created: tokio::sync::Notify,
 }
 

@@ -479,6 +479,8 @@ pub(crate) async fn cancel_task(
             task.status = TaskStatus::Canceled;
             task.ended = Some(now);
             st.touch();
+            drop(st);
+            app.task_created.notify_one();
             json_response(StatusCode::OK, &rid, json!({"request_id": rid}))
         }
         // Cancelling an unknown id is not documented; answer like a non-pending task.
