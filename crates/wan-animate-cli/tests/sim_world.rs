@@ -339,3 +339,33 @@ fn an_interrupted_sim_batch_resumes_on_the_same_world_with_one_task_per_job() {
         "exactly one task per job in the account"
     );
 }
+
+#[test]
+fn the_world_lives_under_xdg_state_home_else_under_home() {
+    let (image, video) = (sample("person.jpg"), sample("dance.mp4"));
+    let submit_args = [
+        "--sim", "--json", "submit", "--model", "mix", "--image", &image, "--video", &video,
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let xdg = dir.path().join("xdg");
+    let run = command(dir.path())
+        .env_remove("WAN_ANIMATE_STATE_DIR")
+        .env("XDG_STATE_HOME", &xdg)
+        .args(submit_args)
+        .output()
+        .unwrap();
+    assert!(run.status.success());
+    assert!(xdg.join("wan-animate/sim/world.json").exists());
+
+    let run = command(dir.path())
+        .env_remove("WAN_ANIMATE_STATE_DIR")
+        .args(submit_args)
+        .output()
+        .unwrap();
+    assert!(run.status.success());
+    assert!(
+        dir.path()
+            .join(".local/state/wan-animate/sim/world.json")
+            .exists()
+    );
+}
