@@ -230,7 +230,21 @@ impl World {
             }
         };
         let secret = unhex(&file.secret);
-        state.order = file.tasks.iter().map(|t| t.id.clone()).collect();
+        let mut tasks = file.tasks;
+        // A hand-edited file must not break the lifecycle: a running task has a start.
+        for t in &mut tasks {
+            if t.status == wan_animate_types::TaskStatus::Running && t.started.is_none() {
+                t.started = Some(t.created);
+            }
+        }
+        let file = WorldFile { tasks, ..file };
+        let mut seen = std::collections::HashSet::new();
+        state.order = file
+            .tasks
+            .iter()
+            .filter(|t| seen.insert(t.id.clone()))
+            .map(|t| t.id.clone())
+            .collect();
         state.tasks = file
             .tasks
             .into_iter()

@@ -135,3 +135,28 @@ async fn the_world_file_never_holds_the_api_key() {
     assert!(world.contains("wan2.2-animate-mix"));
     assert!(!world.contains("sk-very-secret-key"));
 }
+
+#[tokio::test]
+async fn a_hand_edited_world_with_a_running_task_without_start_is_read_not_fatal() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = fast().state_dir(dir.path()).start().await.unwrap();
+    let id = Api::new(&sim).create("wan2.2-animate-mix", None).await;
+    sim.shutdown().await;
+    drop(sim);
+    let path = dir.path().join("world.json");
+    let mut world: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let task = &mut world["tasks"][0];
+    task["status"] = "RUNNING".into();
+    task["started"] = serde_json::Value::Null;
+    task["ended"] = serde_json::Value::Null;
+    // The same task twice must not duplicate it either.
+    let copy = world["tasks"][0].clone();
+    world["tasks"].as_array_mut().unwrap().push(copy);
+    std::fs::write(&path, serde_json::to_vec(&world).unwrap()).unwrap();
+    let sim = fast().state_dir(dir.path()).start().await.unwrap();
+    let api = Api::new(&sim);
+    api.wait_for(&id, "SUCCEEDED").await;
+    assert_eq!(api.list_ids().await, vec![id]);
+    sim.shutdown().await;
+}
