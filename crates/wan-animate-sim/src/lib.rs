@@ -240,7 +240,6 @@ impl SimBuilder {
 }
 
 /// A running simulator. Dropping it stops the server.
-#[derive(Debug)]
 pub struct SimHandle {
     app: App,
     base_url: String,
@@ -249,6 +248,16 @@ pub struct SimHandle {
     stop: watch::Sender<bool>,
     server: Mutex<Option<tokio::task::JoinHandle<()>>>,
     notifier: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for SimHandle {
+    /// The address and world; never a key.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimHandle")
+            .field("base_url", &self.base_url)
+            .field("state_dir", &self.state_dir())
+            .finish_non_exhaustive()
+    }
 }
 
 impl SimHandle {
