@@ -371,7 +371,9 @@ impl State {
     }
 
     /// The earliest moment after `now` at which some task may change state (a running task
-    /// ends or a pending one may start), or `None` when nothing is under way.
+    /// ends or a pending one leaves the queue), or `None` when nothing is under way. Call it
+    /// after [`State::advance`]: a pending task whose queue time has passed waits for a
+    /// running one, whose end is the moment that counts.
     pub(crate) fn next_change(&self, now: SystemTime) -> Option<SystemTime> {
         let queue = self.real(self.config.durations.queue);
         self.tasks
@@ -381,7 +383,7 @@ impl State {
                 TaskStatus::Pending => Some(t.created + queue),
                 _ => None,
             })
-            .map(|t| t.max(now))
+            .filter(|t| *t > now)
             .min()
     }
 
@@ -417,4 +419,56 @@ pub(crate) fn api_key_id(fingerprint: &str) -> String {
             .fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)))
             % 1_000_000
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn task(id: &str, created: SystemTime, run: Duration) -> Task {
+        Task {
+            id: id.into(),
+            key: key_fingerprint("k"),
+            model: Model::AnimateMix,
+            mode: Mode::Standard,
+            request_id: "r".into(),
+            created,
+            run,
+            started: None,
+            ended: None,
+            status: TaskStatus::Pending,
+            failure: None,
+            output_secs: 1.0,
+            result_file: None,
+            notified: false,
+        }
+    }
+
+    #[test]
+    fn the_next_change_is_the_running_tasks_end_not_a_queued_tasks_past_queue_time() {
+        let mut st = State::new(SimConfig::default());
+        let t0 = UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let run = Duration::from_secs(100);
+        for id in ["a", "b"] {
+            st.tasks.insert(id.into(), task(id, t0, run));
+            st.order.push(id.into());
+        }
+        let now = t0 + Duration::from_secs(50);
+        st.advance(now);
+        assert_eq!(st.tasks["a"].status, TaskStatus::Running);
+        assert_eq!(st.tasks["b"].status, TaskStatus::Pending);
+        // b's queue time (t0 + 5 s) has passed; it waits for a, which ends at t0 + 105 s.
+        assert_eq!(st.next_change(now), Some(t0 + Duration::from_secs(105)));
+        st.advance(t0 + Duration::from_secs(105));
+        assert_eq!(st.tasks["a"].status, TaskStatus::Succeeded);
+        assert_eq!(st.tasks["b"].status, TaskStatus::Running);
+    }
+
+    #[test]
+    fn a_key_fingerprint_is_stable_and_is_not_the_key() {
+        assert_eq!(key_fingerprint("sk-abc"), key_fingerprint("sk-abc"));
+        assert_ne!(key_fingerprint("sk-abc"), key_fingerprint("sk-abd"));
+        assert!(!key_fingerprint("sk-abc").contains("sk-abc"));
+        assert_eq!(key_fingerprint("sk-abc").len(), 16);
+    }
 }
