@@ -315,46 +315,42 @@ impl State {
                 }
             }
             // Start: for each pending task in order, if its (key, model) has a free slot.
+            // One pass over the tasks gathers, per (key, model), how many run and when the
+            // last one that ran ended.
             let queue = self.real(self.config.durations.queue);
             let max_running = self.config.max_running_per_model.max(1);
-            let ids = self.order.clone();
-            for id in ids {
-                let (key, model, status, created) = {
-                    let t = &self.tasks[&id];
-                    (t.key.clone(), t.model.clone(), t.status.clone(), t.created)
-                };
-                if status != TaskStatus::Pending {
+            let mut running: HashMap<(String, Model), usize> = HashMap::new();
+            let mut last_end: HashMap<(String, Model), SystemTime> = HashMap::new();
+            for t in self.tasks.values() {
+                let group = (t.key.clone(), t.model.clone());
+                if t.status == TaskStatus::Running {
+                    *running.entry(group).or_default() += 1;
+                } else if let (Some(end), Some(_)) = (t.ended, t.started) {
+                    let e = last_end.entry(group).or_insert(end);
+                    *e = (*e).max(end);
+                }
+            }
+            for id in &self.order {
+                let t = self.tasks.get_mut(id).expect("ordered ids exist");
+                if t.status != TaskStatus::Pending {
                     continue;
                 }
-                let running: Vec<SystemTime> = self
-                    .tasks
-                    .values()
-                    .filter(|t| t.key == key && t.model == model && t.status == TaskStatus::Running)
-                    .map(|t| t.started.expect("running"))
-                    .collect();
-                if running.len() >= max_running {
+                let group = (t.key.clone(), t.model.clone());
+                let busy = running.get(&group).copied().unwrap_or(0);
+                if busy >= max_running {
                     continue;
                 }
                 // A slot freed when the last task of this queue ended; start then, not now,
                 // so the schedule does not depend on when someone looked.
-                let last_end = self
-                    .tasks
-                    .values()
-                    .filter(|t| {
-                        t.key == key && t.model == model && t.ended.is_some() && t.started.is_some()
-                    })
-                    .filter_map(|t| t.ended)
-                    .filter(|e| *e > created)
-                    .max();
-                let ready = created + queue;
-                let start = match last_end {
-                    Some(e) if running.is_empty() => e.max(ready),
+                let ready = t.created + queue;
+                let start = match last_end.get(&group).filter(|e| **e > t.created) {
+                    Some(e) if busy == 0 => (*e).max(ready),
                     _ => ready,
                 };
                 if start <= now {
-                    let t = self.tasks.get_mut(&id).expect("exists");
                     t.status = TaskStatus::Running;
                     t.started = Some(start);
+                    *running.entry(group).or_default() += 1;
                     progressed = true;
                 }
             }
