@@ -360,6 +360,38 @@ pub struct SimArgs {
     /// Disable the documented rate limits.
     #[arg(long)]
     pub no_rate_limits: bool,
+    /// The world to serve: the directory of the simulated account that `--sim` commands use too
+    /// [default: $WAN_ANIMATE_STATE_DIR/sim, else $XDG_STATE_HOME/wan-animate/sim, else
+    /// ~/.local/state/wan-animate/sim].
+    #[arg(long, value_name = "DIR", conflicts_with = "no_state")]
+    pub state_dir: Option<std::path::PathBuf>,
+    /// Serve a fresh world kept in memory only, forgotten when the simulator stops.
+    #[arg(long)]
+    pub no_state: bool,
+    /// Empty the world (every task, upload and result of the simulated account), then exit.
+    #[arg(long, conflicts_with = "no_state")]
+    pub reset: bool,
+    /// POST the completion event (EventBridge `dashscope:System:AsyncTaskFinish`, spec §17) of
+    /// every task that ends to this http:// loopback URL.
+    #[arg(long, value_name = "URL")]
+    pub notify_url: Option<String>,
+    /// Shared secret sent with each event as `Authorization: Bearer TOKEN` (with --notify-url).
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "WAN_ANIMATE_NOTIFY_TOKEN",
+        hide_env_values = true
+    )]
+    pub notify_token: Option<String>,
+    /// Make event delivery hostile, reproducibly from --seed: any of `duplicate`, `delay`,
+    /// `reorder`, `fail-first` (a first attempt cut off, then a retry), comma-separated, or `all`.
+    #[arg(
+        long,
+        value_name = "MODES",
+        value_delimiter = ',',
+        requires = "notify_url"
+    )]
+    pub notify_hostile: Vec<String>,
 }
 
 /// `listen`.

@@ -1,5 +1,10 @@
 //! Builds the client once per invocation: from flags and the environment, or pointed at an
 //! in-process simulator with `--sim`.
+//!
+//! Every `--sim` command works on one simulated account, the persistent world kept under the
+//! state directory (`$WAN_ANIMATE_STATE_DIR/sim`, else `$XDG_STATE_HOME/wan-animate/sim`, else
+//! `~/.local/state/wan-animate/sim`), so `--sim submit` in one process and `--sim status` in
+//! the next see the same task, as on the real service. `wan-animate sim --reset` empties it.
 
 use wan_animate_core::config::ConfigOverrides;
 use wan_animate_core::{Client, ClientConfig};
@@ -23,23 +28,7 @@ pub(crate) struct Context {
 impl Context {
     pub(crate) async fn new(global: &GlobalArgs, printer: Printer) -> Result<Self, Failure> {
         if global.sim {
-            let sim = wan_animate_sim::Sim::builder()
-                // A simulated task of a few seconds of video takes about a minute of service
-                // time; at 60x it finishes in about a second of real time.
-                .time_scale(60.0)
-                .start()
-                .await
-                .map_err(|e| {
-                    Failure::new(
-                        Exit::Failure,
-                        "simulator",
-                        format!("cannot start the built-in simulator: {e}"),
-                    )
-                })?;
-            printer.note(&format!(
-                "simulator: {} (offline, nothing is billed)",
-                sim.base_url()
-            ));
+            let sim = start_sim(&printer).await?;
             // Simulated tasks take seconds, so poll quickly.
             let poll = wan_animate_core::PollPolicy::default()
                 .with_initial_delay(std::time::Duration::from_millis(300))
@@ -96,6 +85,43 @@ impl Context {
             _sim: None,
         })
     }
+}
+
+/// Starts the in-process simulator on the persistent world; when that world cannot be
+/// opened (no home directory, a read-only disk), on a fresh world in memory, with a warning.
+async fn start_sim(printer: &Printer) -> Result<wan_animate_sim::SimHandle, Failure> {
+    // A simulated task of a few seconds of video takes about a minute of service time; at
+    // 60x it finishes in about a second of real time.
+    let builder = wan_animate_sim::Sim::builder().time_scale(60.0);
+    let started = match wan_animate_sim::default_state_dir() {
+        Some(dir) => match builder.clone().state_dir(&dir).start().await {
+            Ok(sim) => Ok((sim, Some(dir))),
+            Err(e) => {
+                printer.warn(&format!(
+                    "cannot open the simulator's world in {}: {e}; using a fresh world in memory that ends with this command (set WAN_ANIMATE_STATE_DIR to a writable directory to keep tasks between commands)",
+                    dir.display()
+                ));
+                builder.start().await.map(|s| (s, None))
+            }
+        },
+        None => builder.start().await.map(|s| (s, None)),
+    };
+    let (sim, dir) = started.map_err(|e| {
+        Failure::new(
+            Exit::Failure,
+            "simulator",
+            format!("cannot start the built-in simulator: {e}"),
+        )
+    })?;
+    let world = match &dir {
+        Some(d) => format!("world {}", d.display()),
+        None => "world in memory".to_owned(),
+    };
+    printer.note(&format!(
+        "simulator: {} (offline, nothing is billed; {world})",
+        sim.base_url()
+    ));
+    Ok(sim)
 }
 
 fn retry_policy(global: &GlobalArgs) -> wan_animate_core::RetryPolicy {

@@ -207,7 +207,7 @@ impl FaultPlan {
 }
 
 /// Everything the simulator is configured with.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 #[non_exhaustive]
 pub struct SimConfig {
     /// Accepted API keys.
@@ -232,6 +232,36 @@ pub struct SimConfig {
     pub limits: RateLimits,
     /// Fault injection.
     pub faults: FaultPlan,
+    /// Keep the world (tasks, uploads, results) in this directory, shared with every
+    /// simulator that opens it, in this process or another; `None` (the default) keeps it in
+    /// memory for the simulator's lifetime. See [`crate::default_state_dir`].
+    pub state_dir: Option<std::path::PathBuf>,
+    /// Announce every task that ends to a callback URL (spec §17); `None`: no events.
+    pub notify: Option<crate::NotifyConfig>,
+}
+
+impl std::fmt::Debug for SimConfig {
+    /// Keys are counted, never shown.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimConfig")
+            .field(
+                "api_keys",
+                &format_args!("<{} redacted>", self.api_keys.len()),
+            )
+            .field("base_path", &self.base_path)
+            .field("time_scale", &self.time_scale)
+            .field("durations", &self.durations)
+            .field("task_ttl", &self.task_ttl)
+            .field("result_ttl", &self.result_ttl)
+            .field("policy_ttl", &self.policy_ttl)
+            .field("max_upload_mb", &self.max_upload_mb)
+            .field("max_running_per_model", &self.max_running_per_model)
+            .field("limits", &self.limits)
+            .field("faults", &self.faults)
+            .field("state_dir", &self.state_dir)
+            .field("notify", &self.notify)
+            .finish()
+    }
 }
 
 impl Default for SimConfig {
@@ -248,6 +278,24 @@ impl Default for SimConfig {
             max_running_per_model: 1,
             limits: RateLimits::default(),
             faults: FaultPlan::none(),
+            state_dir: None,
+            notify: None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_shows_a_key_or_a_notify_token() {
+        let mut c = SimConfig::default();
+        c.api_keys.push("sk-secret-key".into());
+        c.notify = Some(crate::NotifyConfig::new("http://127.0.0.1:9/").with_token("tok-secret"));
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("sk-secret-key"), "{shown}");
+        assert!(!shown.contains("tok-secret"), "{shown}");
+        assert!(shown.contains("<1 redacted>"));
     }
 }

@@ -8,6 +8,16 @@
 //! so a minutes-long task takes a second. Counters let tests assert that a client never
 //! submitted twice.
 //!
+//! By default the world (tasks, uploads, results) lives in memory and ends with the simulator.
+//! With [`SimBuilder::state_dir`] it is kept in a directory instead and shared by every
+//! simulator on that directory, in this process or another, like one account: task times are
+//! wall-clock times, so a task keeps progressing while no simulator runs. The CLI's `--sim`
+//! and `wan-animate sim` use [`default_state_dir`]; [`reset_world`] empties a world.
+//!
+//! With [`SimBuilder::notify`] the simulator announces every task that ends by POSTing its
+//! EventBridge completion event (spec §17) to a loopback callback URL, with retries and, on
+//! request, a hostile delivery ([`NotifyHostility`]).
+//!
 //! ```
 //! # tokio::runtime::Runtime::new().unwrap().block_on(async {
 //! let sim = wan_animate_sim::Sim::builder().time_scale(600.0).start().await?;
@@ -21,8 +31,10 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod config;
+mod notify;
 mod routes;
 mod state;
+mod world;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -34,9 +46,11 @@ use hyper_util::rt::TokioIo;
 use tokio::sync::watch;
 
 pub use config::{DEFAULT_API_KEY, FaultPlan, RateLimits, SimConfig, TaskDurations};
+pub use notify::{NotifyConfig, NotifyHostility};
 pub use state::Counters;
+pub use world::{default_state_dir, reset_world};
 
-use routes::{App, Shared, Truncate};
+use routes::{App, Shared, Storage, Truncate};
 use state::{Fault, State};
 
 /// Entry point: `Sim::builder()...start().await`.
@@ -132,6 +146,30 @@ impl SimBuilder {
         self
     }
 
+    /// Keeps the world in `dir` (created if needed): tasks, uploads and results outlive
+    /// this simulator and are shared with every other simulator on the same directory, in
+    /// this process or another. Without it the world lives in memory.
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let dir = tempfile::tempdir()?;
+    /// let sim = wan_animate_sim::Sim::builder().state_dir(dir.path()).start().await?;
+    /// assert!(dir.path().join("world.json").exists());
+    /// sim.shutdown().await;
+    /// # Ok::<(), std::io::Error>(()) }).unwrap();
+    /// ```
+    pub fn state_dir(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
+        self.config.state_dir = Some(dir.into());
+        self
+    }
+
+    /// POSTs the completion event of every task that ends (spec §17) as `config` says.
+    /// [`SimBuilder::start`] fails when the URL is not `http://` on loopback.
+    pub fn notify(mut self, config: NotifyConfig) -> Self {
+        self.config.notify = Some(config);
+        self
+    }
+
     /// Where to listen (default `127.0.0.1:0`, a free port).
     pub fn listen(mut self, addr: SocketAddr) -> Self {
         self.listen = addr;
@@ -142,6 +180,10 @@ impl SimBuilder {
     pub async fn start(mut self) -> std::io::Result<SimHandle> {
         if self.config.api_keys.is_empty() {
             self.config.api_keys.push(DEFAULT_API_KEY.to_owned());
+        }
+        if let Some(n) = &self.config.notify {
+            n.validate()
+                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
         }
         let listener = tokio::net::TcpListener::bind(self.listen).await?;
         let addr = listener.local_addr()?;
@@ -154,14 +196,30 @@ impl SimBuilder {
         for chunk in secret.chunks_mut(8) {
             chunk.copy_from_slice(&state::splitmix(&mut seed).to_le_bytes());
         }
+        let mut state = State::new(self.config.clone());
+        let (world, secret, storage) = match &self.config.state_dir {
+            Some(dir) => {
+                let (world, secret) = world::World::open(dir, &mut state, secret)?;
+                let objects = world.objects_dir();
+                (Some(world), secret, Storage::Dir(objects))
+            }
+            None => (None, secret, Storage::Temp(tempfile::tempdir()?)),
+        };
         let app: App = Arc::new(Shared {
-            state: Mutex::new(State::new(self.config.clone())),
+            state: Mutex::new(state),
             secret,
             origin: Mutex::new(format!("http://{addr}")),
-            storage: tempfile::tempdir()?,
+            storage,
+            world,
+            task_created: tokio::sync::Notify::new(),
         });
         let router = router(&self.config.base_path).with_state(app.clone());
         let (stop_tx, stop_rx) = watch::channel(false);
+        let notifier = self
+            .config
+            .notify
+            .clone()
+            .map(|n| tokio::spawn(notify::run(app.clone(), n, stop_rx.clone())));
         let server = tokio::spawn(serve(
             listener,
             router,
@@ -176,12 +234,12 @@ impl SimBuilder {
             api_key: self.config.api_keys[0].clone(),
             stop: stop_tx,
             server: Mutex::new(Some(server)),
+            notifier: Mutex::new(notifier),
         })
     }
 }
 
 /// A running simulator. Dropping it stops the server.
-#[derive(Debug)]
 pub struct SimHandle {
     app: App,
     base_url: String,
@@ -189,6 +247,17 @@ pub struct SimHandle {
     api_key: String,
     stop: watch::Sender<bool>,
     server: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    notifier: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for SimHandle {
+    /// The address and world; never a key.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimHandle")
+            .field("base_url", &self.base_url)
+            .field("state_dir", &self.state_dir())
+            .finish_non_exhaustive()
+    }
 }
 
 impl SimHandle {
@@ -207,20 +276,25 @@ impl SimHandle {
         &self.api_key
     }
 
+    /// The directory of the persistent world, or `None` when the world is in memory.
+    pub fn state_dir(&self) -> Option<&std::path::Path> {
+        self.app.world.as_ref().map(|w| w.dir())
+    }
+
     /// A snapshot of the counters.
     pub fn counters(&self) -> Counters {
-        self.app.lock().counters.clone()
+        self.app.lock_local().counters.clone()
     }
 
     /// Replaces the fault plan (the random sequence restarts from its seed).
     pub fn set_faults(&self, faults: FaultPlan) {
-        let mut st = self.app.lock();
+        let mut st = self.app.lock_local();
         st.config.faults = faults;
     }
 
     /// Replaces the rate limits.
     pub fn set_limits(&self, limits: RateLimits) {
-        self.app.lock().config.limits = limits;
+        self.app.lock_local().config.limits = limits;
     }
 
     /// Stops serving and waits for the server task.
@@ -228,6 +302,10 @@ impl SimHandle {
         let _ = self.stop.send(true);
         let task = self.server.lock().ok().and_then(|mut s| s.take());
         if let Some(t) = task {
+            let _ = t.await;
+        }
+        let notifier = self.notifier.lock().ok().and_then(|mut s| s.take());
+        if let Some(t) = notifier {
             let _ = t.await;
         }
     }
@@ -333,7 +411,7 @@ async fn serve(
                         }
                         let route = route_name(&base, req.method(), req.uri().path());
                         let (fault, slow, retry_after) = {
-                            let mut st = app.lock();
+                            let mut st = app.lock_local();
                             *st.counters.requests.entry(route.to_owned()).or_default() += 1;
                             let f = st.draw_fault(route);
                             (
@@ -342,7 +420,7 @@ async fn serve(
                                 st.config.faults.retry_after_secs,
                             )
                         };
-                        let rid = || app.lock().new_id();
+                        let rid = || app.lock_local().new_id();
                         let response = match fault {
                             Some(Fault::DropBefore) => return Err(Dropped),
                             Some(Fault::Throttle) => {

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use wan_animate_types::{Mode, Model, ServiceTime, TaskStatus};
 
 use crate::config::SimConfig;
@@ -27,6 +27,12 @@ pub struct Counters {
     pub uploads_stored: u64,
     /// Answers with 429 from the rate limiter (not injected faults).
     pub rate_limited: u64,
+    /// Completion-event POSTs attempted (including cut-off first attempts and duplicates).
+    pub notify_attempts: u64,
+    /// Completion-event POSTs answered with a 2xx (duplicates included).
+    pub notify_delivered: u64,
+    /// Completion events given up after the last attempt failed.
+    pub notify_given_up: u64,
 }
 
 impl Counters {
@@ -47,28 +53,34 @@ impl Counters {
 
 /// Why a task will fail, decided when it was created (validation runs at the end, like the
 /// service's asynchronous path).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Failure {
     pub(crate) code: String,
     pub(crate) message: String,
 }
 
-#[derive(Debug, Clone)]
+/// A task. Times are wall-clock times, so a task stored by one process keeps progressing
+/// while no process runs and is read correctly by another.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Task {
     pub(crate) id: String,
+    /// A fingerprint of the caller's API key (never the key itself: tasks may be stored).
     pub(crate) key: String,
     pub(crate) model: Model,
     pub(crate) mode: Mode,
     pub(crate) request_id: String,
-    pub(crate) created: Instant,
-    pub(crate) created_wall: SystemTime,
+    pub(crate) created: SystemTime,
+    /// Real processing time.
     pub(crate) run: Duration,
-    pub(crate) started: Option<Instant>,
-    pub(crate) ended: Option<Instant>,
+    pub(crate) started: Option<SystemTime>,
+    pub(crate) ended: Option<SystemTime>,
     pub(crate) status: TaskStatus,
     pub(crate) failure: Option<Failure>,
     pub(crate) output_secs: f64,
     pub(crate) result_file: Option<PathBuf>,
+    /// Whether the completion notifier has taken this task's end.
+    #[serde(default)]
+    pub(crate) notified: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -79,11 +91,11 @@ pub(crate) struct Policy {
     pub(crate) expires: Instant,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct StoredObject {
     pub(crate) path: PathBuf,
     pub(crate) model: String,
-    pub(crate) expires: Instant,
+    pub(crate) expires: SystemTime,
 }
 
 /// A token bucket per (key, route class).
@@ -107,6 +119,11 @@ pub(crate) struct State {
     /// Ids are unique across instances (time-seeded), unlike the reproducible fault draws.
     id_seed: u64,
     next_id: u64,
+    /// The bytes of `world.json` this state was last loaded from or saved as.
+    pub(crate) world_bytes: Vec<u8>,
+    /// Bumped by every change to tasks or stored objects (see [`State::touch`]): a
+    /// transaction that leaves it unchanged does not write the world back.
+    pub(crate) revision: u64,
 }
 
 /// A deterministic 64-bit generator (splitmix64).
@@ -168,7 +185,15 @@ impl State {
                 .unwrap_or(1)
                 ^ u64::from(std::process::id()).rotate_left(40),
             next_id: 0,
+            world_bytes: Vec::new(),
+            revision: 0,
         }
+    }
+
+    /// Records a change to tasks or stored objects, so a persistent world saves it. Every
+    /// change to `tasks`, `order` or `objects` must call this.
+    pub(crate) fn touch(&mut self) {
+        self.revision = self.revision.wrapping_add(1);
     }
 
     /// Real duration of a simulated one.
@@ -270,7 +295,7 @@ impl State {
 
     /// Moves every task forward to `now`: finishes running tasks whose time is up and starts
     /// the oldest pending ones where a slot is free, in FIFO order per key and model.
-    pub(crate) fn advance(&mut self, now: Instant) {
+    pub(crate) fn advance(&mut self, now: SystemTime) {
         loop {
             let mut progressed = false;
             // Finish.
@@ -290,70 +315,156 @@ impl State {
                 }
             }
             // Start: for each pending task in order, if its (key, model) has a free slot.
+            // One pass over the tasks gathers, per (key, model), how many run and when the
+            // last one that ran ended.
             let queue = self.real(self.config.durations.queue);
             let max_running = self.config.max_running_per_model.max(1);
-            let ids = self.order.clone();
-            for id in ids {
-                let (key, model, status, created) = {
-                    let t = &self.tasks[&id];
-                    (t.key.clone(), t.model.clone(), t.status.clone(), t.created)
-                };
-                if status != TaskStatus::Pending {
+            let mut running: HashMap<(String, Model), usize> = HashMap::new();
+            let mut last_end: HashMap<(String, Model), SystemTime> = HashMap::new();
+            for t in self.tasks.values() {
+                let group = (t.key.clone(), t.model.clone());
+                if t.status == TaskStatus::Running {
+                    *running.entry(group).or_default() += 1;
+                } else if let (Some(end), Some(_)) = (t.ended, t.started) {
+                    let e = last_end.entry(group).or_insert(end);
+                    *e = (*e).max(end);
+                }
+            }
+            for id in &self.order {
+                let t = self.tasks.get_mut(id).expect("ordered ids exist");
+                if t.status != TaskStatus::Pending {
                     continue;
                 }
-                let running: Vec<Instant> = self
-                    .tasks
-                    .values()
-                    .filter(|t| t.key == key && t.model == model && t.status == TaskStatus::Running)
-                    .map(|t| t.started.expect("running"))
-                    .collect();
-                if running.len() >= max_running {
+                let group = (t.key.clone(), t.model.clone());
+                let busy = running.get(&group).copied().unwrap_or(0);
+                if busy >= max_running {
                     continue;
                 }
                 // A slot freed when the last task of this queue ended; start then, not now,
                 // so the schedule does not depend on when someone looked.
-                let last_end = self
-                    .tasks
-                    .values()
-                    .filter(|t| {
-                        t.key == key && t.model == model && t.ended.is_some() && t.started.is_some()
-                    })
-                    .filter_map(|t| t.ended)
-                    .filter(|e| *e > created)
-                    .max();
-                let ready = created + queue;
-                let start = match last_end {
-                    Some(e) if running.is_empty() => e.max(ready),
+                let ready = t.created + queue;
+                let start = match last_end.get(&group).filter(|e| **e > t.created) {
+                    Some(e) if busy == 0 => (*e).max(ready),
                     _ => ready,
                 };
                 if start <= now {
-                    let t = self.tasks.get_mut(&id).expect("exists");
                     t.status = TaskStatus::Running;
                     t.started = Some(start);
+                    *running.entry(group).or_default() += 1;
                     progressed = true;
                 }
             }
             if !progressed {
                 break;
             }
+            self.touch();
         }
     }
 
     /// Whether a task has outlived the task TTL.
-    pub(crate) fn expired(&self, task: &Task, now: Instant) -> bool {
-        now.saturating_duration_since(task.created) > self.real(self.config.task_ttl)
+    pub(crate) fn expired(&self, task: &Task, now: SystemTime) -> bool {
+        now.duration_since(task.created).unwrap_or_default() > self.real(self.config.task_ttl)
     }
 
-    /// The wall time of an instant of this process.
-    pub(crate) fn wall_of(&self, t: Instant, task: &Task) -> SystemTime {
-        if t >= task.created {
-            task.created_wall + (t - task.created)
-        } else {
-            task.created_wall - (task.created - t)
+    /// The earliest moment after `now` at which some task may change state (a running task
+    /// ends or a pending one leaves the queue), or `None` when nothing is under way. Call it
+    /// after [`State::advance`]: a pending task whose queue time has passed waits for a
+    /// running one, whose end is the moment that counts.
+    pub(crate) fn next_change(&self, now: SystemTime) -> Option<SystemTime> {
+        let queue = self.real(self.config.durations.queue);
+        self.tasks
+            .values()
+            .filter_map(|t| match t.status {
+                TaskStatus::Running => t.started.map(|s| s + t.run),
+                TaskStatus::Pending => Some(t.created + queue),
+                _ => None,
+            })
+            .filter(|t| *t > now)
+            .min()
+    }
+
+    /// A fresh task id, unique among the tasks held.
+    pub(crate) fn new_task_id(&mut self) -> String {
+        loop {
+            let id = self.new_id();
+            if !self.tasks.contains_key(&id) {
+                return id;
+            }
+        }
+    }
+}
+
+/// The service's rendering of a wall time.
+pub(crate) fn service_time(t: SystemTime) -> ServiceTime {
+    ServiceTime::from_unix_millis(wall_ms(t))
+}
+
+/// A stable, non-secret fingerprint of an API key: what tasks store instead of the key.
+pub(crate) fn key_fingerprint(key: &str) -> String {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(key.as_bytes());
+    digest[..8].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The numeric `api_key_id` the service shows for a key, from its fingerprint.
+pub(crate) fn api_key_id(fingerprint: &str) -> String {
+    format!(
+        "{}",
+        fingerprint
+            .bytes()
+            .fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)))
+            % 1_000_000
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn task(id: &str, created: SystemTime, run: Duration) -> Task {
+        Task {
+            id: id.into(),
+            key: key_fingerprint("k"),
+            model: Model::AnimateMix,
+            mode: Mode::Standard,
+            request_id: "r".into(),
+            created,
+            run,
+            started: None,
+            ended: None,
+            status: TaskStatus::Pending,
+            failure: None,
+            output_secs: 1.0,
+            result_file: None,
+            notified: false,
         }
     }
 
-    pub(crate) fn service_time(&self, t: Instant, task: &Task) -> ServiceTime {
-        ServiceTime::from_unix_millis(wall_ms(self.wall_of(t, task)))
+    #[test]
+    fn the_next_change_is_the_running_tasks_end_not_a_queued_tasks_past_queue_time() {
+        let mut st = State::new(SimConfig::default());
+        let t0 = UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let run = Duration::from_secs(100);
+        for id in ["a", "b"] {
+            st.tasks.insert(id.into(), task(id, t0, run));
+            st.order.push(id.into());
+        }
+        let now = t0 + Duration::from_secs(50);
+        st.advance(now);
+        assert_eq!(st.tasks["a"].status, TaskStatus::Running);
+        assert_eq!(st.tasks["b"].status, TaskStatus::Pending);
+        // b's queue time (t0 + 5 s) has passed; it waits for a, which ends at t0 + 105 s.
+        assert_eq!(st.next_change(now), Some(t0 + Duration::from_secs(105)));
+        st.advance(t0 + Duration::from_secs(105));
+        assert_eq!(st.tasks["a"].status, TaskStatus::Succeeded);
+        assert_eq!(st.tasks["b"].status, TaskStatus::Running);
+    }
+
+    #[test]
+    fn a_key_fingerprint_is_stable_and_is_not_the_key() {
+        assert_eq!(key_fingerprint("sk-abc"), key_fingerprint("sk-abc"));
+        assert_ne!(key_fingerprint("sk-abc"), key_fingerprint("sk-abd"));
+        assert!(!key_fingerprint("sk-abc").contains("sk-abc"));
+        assert_eq!(key_fingerprint("sk-abc").len(), 16);
     }
 }
