@@ -50,7 +50,7 @@ struct SimProcess {
 impl SimProcess {
     fn start(extra: &[&str]) -> Self {
         let mut child = Command::new(bin())
-            .args(["sim", "--listen", "127.0.0.1:0"])
+            .args(["sim", "--listen", "127.0.0.1:0", "--no-state"])
             .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())

@@ -90,7 +90,7 @@ fn lock_dir(dir: &Path) -> std::io::Result<File> {
         .read(true)
         .write(true)
         .open(dir.join(LOCK_FILE))?;
-    fs4::FileExt::lock(&file)?;
+    file.lock()?;
     Ok(file)
 }
 
@@ -121,7 +121,7 @@ pub(crate) struct Held(File);
 
 impl Drop for Held {
     fn drop(&mut self) {
-        let _ = fs4::FileExt::unlock(&self.0);
+        let _ = self.0.unlock();
     }
 }
 
