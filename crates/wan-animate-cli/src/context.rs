@@ -22,7 +22,7 @@ pub(crate) struct Context {
     /// The base URL in use (recorded in the task journal; never holds the key).
     pub(crate) base_url: String,
     /// Keeps the in-process simulator alive for the command's lifetime.
-    _sim: Option<wan_animate_sim::SimHandle>,
+    pub(crate) sim: Option<wan_animate_sim::SimHandle>,
 }
 
 impl Context {
@@ -43,7 +43,7 @@ impl Context {
                 client,
                 printer,
                 base_url: sim.base_url().to_owned(),
-                _sim: Some(sim),
+                sim: Some(sim),
             });
         }
         // One place decides: flags (and the env names clap reads for them) win over the
@@ -82,7 +82,7 @@ impl Context {
             client,
             printer,
             base_url,
-            _sim: None,
+            sim: None,
         })
     }
 }

@@ -81,22 +81,21 @@ pub(crate) async fn run(ctx: &Context, args: BatchArgs) -> Result<(), Failure> {
 /// random port, so `--sim` batches get a stable name instead.
 fn endpoint_identity(ctx: &Context) -> EndpointIdentity {
     let config = ctx.client.config();
-    let mut id = if in_process_sim() {
-        EndpointIdentity::new("wan-animate-sim (in-process)")
-    } else {
-        EndpointIdentity::new(config.base_url())
+    // The built-in simulator listens on a new port each time: its identity is its world.
+    let mut id = match &ctx.sim {
+        Some(sim) => {
+            let name = match sim.state_dir() {
+                Some(dir) => format!("wan-animate-sim world at {}", dir.display()),
+                None => "wan-animate-sim (in memory)".to_owned(),
+            };
+            EndpointIdentity::new(&name)
+        }
+        None => EndpointIdentity::new(config.base_url()),
     };
     if let Some(ws) = config.workspace() {
         id = id.with_workspace(ws);
     }
     id.with_key(config.api_key().expose_secret())
-}
-
-/// Whether this invocation runs against the built-in simulator (`--sim`).
-// The context does not say so yet; the command line does (it parsed once already).
-fn in_process_sim() -> bool {
-    use clap::Parser;
-    crate::args::Cli::try_parse().is_ok_and(|cli| cli.global.sim)
 }
 
 pub(crate) fn status(args: BatchArgs, printer: &Printer) -> Result<(), Failure> {
