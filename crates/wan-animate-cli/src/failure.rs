@@ -131,11 +131,23 @@ pub(crate) fn render_step(step: &NextStep) -> Option<String> {
         NextStep::ResumeWait { task_id } => {
             format!("resume with: wan-animate wait {}", sanitize(task_id))
         }
-        NextStep::CheckTaskList { model, since } => format!(
-            "do not resubmit blindly: check `wan-animate list --model {} --since {}` first",
-            sanitize(model),
-            since_flag(*since)
-        ),
+        NextStep::CheckTaskList {
+            model,
+            since,
+            request_id,
+        } => match request_id {
+            Some(rid) => format!(
+                "do not resubmit blindly: look for request_id {} in `wan-animate list --model {} --since {} --json` first",
+                sanitize(rid),
+                sanitize(model),
+                since_flag(*since)
+            ),
+            None => format!(
+                "do not resubmit blindly: check `wan-animate list --model {} --since {}` first",
+                sanitize(model),
+                since_flag(*since)
+            ),
+        },
         NextStep::CheckMedia { paths, preflight } => {
             let files = if paths.is_empty() {
                 "FILE".to_owned()
@@ -185,9 +197,14 @@ fn step_json(step: &NextStep, rendered: &str) -> Value {
     let mut v = json!({ "action": step.action(), "hint": rendered });
     match step {
         NextStep::ResumeWait { task_id } => v["task_id"] = json!(task_id),
-        NextStep::CheckTaskList { model, since } => {
+        NextStep::CheckTaskList {
+            model,
+            since,
+            request_id,
+        } => {
             v["model"] = json!(model);
             v["since_secs"] = json!(since.as_secs());
+            v["request_id"] = json!(request_id);
         }
         NextStep::CheckMedia { paths, preflight } => {
             v["paths"] = json!(
@@ -291,6 +308,7 @@ mod tests {
                 NextStep::CheckTaskList {
                     model: "wan2.2-animate-mix".into(),
                     since: Duration::from_secs(3600),
+                    request_id: None,
                 },
                 "wan-animate list --model wan2.2-animate-mix --since 1h",
             ),

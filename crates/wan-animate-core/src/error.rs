@@ -240,6 +240,9 @@ pub enum NextStep {
         model: String,
         /// How far back to look.
         since: Duration,
+        /// The request id of the failed create, when its answer carried one: the list entry
+        /// with this `request_id` is the task it made.
+        request_id: Option<String>,
     },
     /// The media breaks a documented limit: probe it locally to see which, and fix it.
     CheckMedia {
@@ -294,11 +297,21 @@ impl fmt::Display for NextStep {
                 f,
                 "the task keeps running on the service; wait for task {task_id} again to get its result"
             ),
-            NextStep::CheckTaskList { model, since } => write!(
-                f,
-                "do not resubmit blindly: first look for the task among the account's {model} tasks of the last {} s",
-                since.as_secs()
-            ),
+            NextStep::CheckTaskList {
+                model,
+                since,
+                request_id,
+            } => {
+                write!(
+                    f,
+                    "do not resubmit blindly: first look for the task among the account's {model} tasks of the last {} s",
+                    since.as_secs()
+                )?;
+                if let Some(rid) = request_id {
+                    write!(f, " (the one whose request_id is {rid})")?;
+                }
+                Ok(())
+            }
             NextStep::CheckMedia { paths, preflight } => {
                 f.write_str("the media breaks a documented limit; ")?;
                 if paths.is_empty() {

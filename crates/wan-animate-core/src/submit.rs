@@ -136,7 +136,11 @@ impl Client {
             )
             .with_service_error(cause.code().map(str::to_owned), cause.message().map(str::to_owned), cause.request_id().map(str::to_owned))
             // The request id (kept on the error) is what to look for in that list.
-            .with_next_step(NextStep::CheckTaskList { model: model.clone(), since: Duration::from_secs(3600) })
+            .with_next_step(NextStep::CheckTaskList {
+                model: model.clone(),
+                since: Duration::from_secs(3600),
+                request_id: cause.request_id().map(str::to_owned),
+            })
             .may_exist()
         };
         let mut rq = ReconcileRequest::new(model.clone(), sent_at, failed_at);

@@ -132,6 +132,7 @@ fn service_errors_carry_a_next_step_and_plain_hints_name_no_cli_command() {
         NextStep::CheckTaskList {
             model: "wan2.2-animate-mix".into(),
             since: Duration::from_secs(3600),
+            request_id: None,
         },
         NextStep::NotCancelable,
     ];

@@ -289,7 +289,11 @@ async fn a_second_download_to_the_same_output_is_refused_while_the_first_runs() 
         .await
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::LocalIo, "{e}");
-    assert!(e.to_string().contains("another wan-animate process"), "{e}");
+    assert!(
+        e.full_message().contains("another wan-animate process"),
+        "{}",
+        e.full_message()
+    );
     // The first one finishes (after its idle timeout it resumes) with the right bytes.
     let done = first.await.unwrap().unwrap();
     assert_eq!(done.bytes, content.len() as u64);
@@ -571,7 +575,7 @@ async fn a_file_that_breaks_while_uploading_is_local_io_and_not_retried() {
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::LocalIo, "{e}");
     assert!(e.to_string().contains("dance.mp4"), "{e}");
-    assert!(e.to_string().contains("shrank"), "{e}");
+    assert!(e.full_message().contains("shrank"), "{}", e.full_message());
     let posts = server
         .requests()
         .iter()
