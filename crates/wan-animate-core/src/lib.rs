@@ -38,6 +38,7 @@ pub mod error;
 pub mod http;
 pub mod input;
 pub mod poll;
+pub mod pricing;
 pub mod progress;
 pub mod protocol;
 pub mod retry;
