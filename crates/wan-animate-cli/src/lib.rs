@@ -16,12 +16,14 @@
 pub mod args;
 mod commands;
 mod context;
+mod cost;
 pub mod docs;
 pub mod exit;
 mod failure;
 mod journal;
 mod output;
 mod progress;
+mod signals;
 
 pub use args::Cli;
 pub use exit::Exit;

@@ -12,6 +12,7 @@ mod upload;
 
 use crate::args::{Cli, Command};
 use crate::context::Context;
+use crate::cost::Costing;
 use crate::failure::Failure;
 use crate::output::Printer;
 
@@ -20,7 +21,14 @@ pub(crate) async fn dispatch(cli: Cli, printer: &Printer) -> Result<(), Failure>
     let Cli { global, command } = cli;
     match command {
         // Commands that need no client.
-        Command::Check(args) => check::run(args, printer),
+        Command::Check(args) => check::run(args, printer, &Costing::from_global(&global)?),
+        // Dry runs pay nothing and need no key: they never build a client.
+        Command::Run(args) if args.dry_run => {
+            run::dry_run(&args.input, printer, &Costing::from_global(&global)?)
+        }
+        Command::Submit(args) if args.dry_run => {
+            run::dry_run(&args.input, printer, &Costing::from_global(&global)?)
+        }
         Command::Completions(args) => {
             completions::run(args);
             Ok(())
@@ -29,13 +37,14 @@ pub(crate) async fn dispatch(cli: Cli, printer: &Printer) -> Result<(), Failure>
         Command::Batch(args) if args.action.is_some() => batch::status(args, printer),
         // Commands that talk to the service (or the in-process simulator).
         command => {
+            let costing = Costing::from_global(&global)?;
             let ctx = Context::new(&global, printer.clone()).await?;
             let deadline = global.timeout;
             match command {
-                Command::Run(args) => run::run(&ctx, args, deadline).await,
+                Command::Run(args) => run::run(&ctx, args, deadline, &costing).await,
                 Command::Submit(args) => run::submit(&ctx, args).await,
                 Command::Status(args) => task::status(&ctx, args).await,
-                Command::Wait(args) => task::wait(&ctx, args, deadline).await,
+                Command::Wait(args) => task::wait(&ctx, args, deadline, &costing).await,
                 Command::Cancel(args) => task::cancel(&ctx, args).await,
                 Command::List(args) => list::run(&ctx, args).await,
                 Command::Download(args) => download::run(&ctx, args).await,
