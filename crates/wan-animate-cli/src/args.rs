@@ -201,7 +201,7 @@ Examples:
 #[derive(Debug, Args)]
 pub struct TaskInputArgs {
     /// `mix` (swap the person into the video), `move` (animate the image) or a full model name.
-    #[arg(long, value_parser = parse_model)]
+    #[arg(long, value_parser = Choices::MODEL)]
     pub model: Model,
     /// The character image: a local path, an https:// URL or an oss:// URL.
     #[arg(long, value_name = "PATH|URL")]
@@ -210,7 +210,7 @@ pub struct TaskInputArgs {
     #[arg(long, value_name = "PATH|URL")]
     pub video: String,
     /// `std` (faster, cheaper) or `pro` (smoother, pricier); also `wan-std`, `wan-pro`.
-    #[arg(long, default_value = "std", value_parser = parse_mode)]
+    #[arg(long, default_value = "std", value_parser = Choices::MODE)]
     pub mode: Mode,
     /// Add the service's watermark in the lower-right corner.
     #[arg(long)]
@@ -297,10 +297,10 @@ pub struct WaitArgs {
 #[derive(Debug, Args)]
 pub struct ListArgs {
     /// Only tasks in this status (PENDING, RUNNING, SUCCEEDED, FAILED, CANCELED, UNKNOWN).
-    #[arg(long, value_parser = parse_status)]
+    #[arg(long, value_parser = Choices::STATUS)]
     pub status: Option<TaskStatus>,
     /// Only tasks of this model (`mix`, `move` or a full name).
-    #[arg(long, value_parser = parse_model)]
+    #[arg(long, value_parser = Choices::MODEL)]
     pub model: Option<Model>,
     /// Window start: a duration ago (`2h`, `1d`) or YYYYMMDDhhmmss (UTC+8). The window is at most 24 h.
     #[arg(long, value_name = "T", value_parser = parse_window_time)]
@@ -340,7 +340,7 @@ pub struct UploadArgs {
     #[arg(value_name = "PATH")]
     pub path: PathBuf,
     /// The model that will use the file (uploads are bound to one model).
-    #[arg(long, value_parser = parse_model)]
+    #[arg(long, value_parser = Choices::MODEL)]
     pub model: Model,
 }
 
@@ -351,10 +351,10 @@ pub struct CheckArgs {
     #[arg(value_name = "PATH", required = true)]
     pub paths: Vec<PathBuf>,
     /// The model the cost is estimated for (`mix`, `move` or a full name).
-    #[arg(long, default_value = "mix", value_parser = parse_model)]
+    #[arg(long, default_value = "mix", value_parser = Choices::MODEL)]
     pub model: Model,
     /// The mode the cost is estimated for (`std` or `pro`).
-    #[arg(long, default_value = "std", value_parser = parse_mode)]
+    #[arg(long, default_value = "std", value_parser = Choices::MODE)]
     pub mode: Mode,
 }
 
@@ -460,6 +460,88 @@ pub enum Shell {
     Powershell,
     /// Elvish.
     Elvish,
+}
+
+/// A value parser with a lenient parse function and the values shells complete: models,
+/// modes and statuses accept more spellings than they suggest.
+#[derive(Clone, Copy)]
+pub struct Choices<T: 'static> {
+    parse: fn(&str) -> Result<T, String>,
+    suggest: &'static [&'static str],
+}
+
+impl<T> std::fmt::Debug for Choices<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Choices")
+            .field("suggest", &self.suggest)
+            .finish()
+    }
+}
+
+impl Choices<Model> {
+    /// `--model`.
+    pub const MODEL: Self = Self {
+        parse: parse_model,
+        suggest: &["mix", "move", "wan2.2-animate-mix", "wan2.2-animate-move"],
+    };
+}
+
+impl Choices<Mode> {
+    /// `--mode`.
+    pub const MODE: Self = Self {
+        parse: parse_mode,
+        suggest: &["std", "pro"],
+    };
+}
+
+impl Choices<TaskStatus> {
+    /// `--status`.
+    pub const STATUS: Self = Self {
+        parse: parse_status,
+        suggest: &[
+            "PENDING",
+            "RUNNING",
+            "SUCCEEDED",
+            "FAILED",
+            "CANCELED",
+            "UNKNOWN",
+        ],
+    };
+}
+
+impl<T: Clone + Send + Sync + 'static> clap::builder::TypedValueParser for Choices<T> {
+    type Value = T;
+
+    fn parse_ref(
+        &self,
+        _cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<T, clap::Error> {
+        let flag = arg.map(|a| format!(" for '{a}'")).unwrap_or_default();
+        let text = value.to_str().ok_or_else(|| {
+            clap::Error::raw(
+                clap::error::ErrorKind::InvalidUtf8,
+                format!("invalid UTF-8 value{flag}\n"),
+            )
+        })?;
+        (self.parse)(text).map_err(|e| {
+            clap::Error::raw(
+                clap::error::ErrorKind::InvalidValue,
+                format!("invalid value '{text}'{flag}: {e}\n"),
+            )
+        })
+    }
+
+    fn possible_values(
+        &self,
+    ) -> Option<Box<dyn Iterator<Item = clap::builder::PossibleValue> + '_>> {
+        Some(Box::new(
+            self.suggest
+                .iter()
+                .map(|v| clap::builder::PossibleValue::new(*v)),
+        ))
+    }
 }
 
 /// `mix`, `move`, or a full model name.

@@ -523,3 +523,50 @@ fn a_second_signal_exits_at_once_printing_what_is_known() {
     assert_eq!(code, Some(130), "{stderr}");
     assert!(stderr.contains("wan-animate list"), "{stderr}");
 }
+
+#[cfg(unix)]
+#[test]
+fn bash_completes_flags_and_models_after_the_subcommand() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = cli(None, dir.path(), &["completions", "bash"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let script = dir.path().join("wan-animate.bash");
+    std::fs::write(&script, &run.stdout).unwrap();
+    // Bash calls the function with (command, word being completed, previous word).
+    let driver = format!(
+        r#"source '{}'
+COMP_WORDS=(wan-animate run --mo); COMP_CWORD=2; _wan__animate wan-animate --mo run; echo "A:${{COMPREPLY[*]}}"
+COMP_WORDS=(wan-animate run --model ''); COMP_CWORD=3; _wan__animate wan-animate '' --model; echo "B:${{COMPREPLY[*]}}"
+COMP_WORDS=(wan-animate list --status ''); COMP_CWORD=3; _wan__animate wan-animate '' --status; echo "C:${{COMPREPLY[*]}}"
+"#,
+        script.display()
+    );
+    let out = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(driver)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("A:--model --mode"), "{text}");
+    assert!(
+        text.contains("B:mix move wan2.2-animate-mix wan2.2-animate-move"),
+        "{text}"
+    );
+    assert!(
+        text.contains("C:PENDING RUNNING SUCCEEDED FAILED CANCELED UNKNOWN"),
+        "{text}"
+    );
+}
+
+#[test]
+fn help_shows_examples_and_global_options_apart() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = cli(None, dir.path(), &["run", "--help"]);
+    assert_eq!(run.code, 0);
+    let out = run.out();
+    assert!(out.contains("Examples:\n  wan-animate run"), "{out}");
+    assert!(out.contains("Global options:"), "{out}");
+    let global = out.split("Global options:").nth(1).unwrap();
+    assert!(global.contains("--api-key"), "{out}");
+    assert!(!global.contains("--image"), "{out}");
+}

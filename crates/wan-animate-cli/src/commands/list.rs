@@ -73,13 +73,17 @@ fn print_table(ctx: &Context, tasks: &[TaskSummary]) {
             .note("no tasks in this window (the service lists the last 24 h by default)");
         return;
     }
+    ctx.printer.result(&format!(
+        "{:<36}  {:<9}  {:<22}  CREATED (UTC+8)",
+        "TASK ID", "STATUS", "MODEL"
+    ));
     for t in tasks {
         let created = t
             .gmt_create
             .map(|c| c.to_service_time().to_string())
             .unwrap_or_default();
         ctx.printer.result(&format!(
-            "{}  {:<9}  {:<22}  {}",
+            "{:<36}  {:<9}  {:<22}  {}",
             t.task_id,
             t.status.as_str(),
             t.model_name.as_deref().unwrap_or("-"),
