@@ -566,7 +566,11 @@ fn help_shows_examples_and_global_options_apart() {
     let out = run.out();
     assert!(out.contains("Examples:\n  wan-animate run"), "{out}");
     assert!(out.contains("Global options:"), "{out}");
-    let global = out.split("Global options:").nth(1).unwrap();
+    let global = out
+        .split("Global options:")
+        .nth(1)
+        .and_then(|g| g.split("Examples:").next())
+        .unwrap();
     assert!(global.contains("--api-key"), "{out}");
     assert!(!global.contains("--image"), "{out}");
 }
