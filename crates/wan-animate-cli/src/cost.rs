@@ -35,6 +35,11 @@ impl Costing {
         })
     }
 
+    /// Whether the service is the simulator (which bills nothing).
+    pub(crate) fn simulated(&self) -> bool {
+        self.sim
+    }
+
     /// Estimates a task of `model` in `mode` producing `seconds` of video.
     pub(crate) fn estimate(&self, model: &str, mode: &str, seconds: f64) -> Estimate {
         self.table.estimate(model, mode, &self.region, seconds)

@@ -327,7 +327,14 @@ pub(crate) async fn wait_and_finish(
     if let (Some((model, mode, _)), Some(secs)) = (&opts.estimate, billed) {
         let e = costing.estimate(model, mode, secs);
         if let (Some(cost), Some(p)) = (e.cost, &e.price) {
-            summary.cost = Some(format!("{cost:.2} {}", p.currency));
+            summary.cost = Some(if costing.simulated() {
+                format!(
+                    "{cost:.2} {} at list price (the simulator bills nothing)",
+                    p.currency
+                )
+            } else {
+                format!("{cost:.2} {}", p.currency)
+            });
         }
         local["estimate"] = costing.json(&e);
     }
