@@ -14,6 +14,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod args;
+mod clock;
 mod commands;
 mod context;
 mod cost;

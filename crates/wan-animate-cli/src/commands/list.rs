@@ -74,13 +74,13 @@ fn print_table(ctx: &Context, tasks: &[TaskSummary]) {
         return;
     }
     ctx.printer.result(&format!(
-        "{:<36}  {:<9}  {:<22}  CREATED (UTC+8)",
+        "{:<36}  {:<9}  {:<22}  CREATED",
         "TASK ID", "STATUS", "MODEL"
     ));
     for t in tasks {
         let created = t
             .gmt_create
-            .map(|c| c.to_service_time().to_string())
+            .map(|c| crate::clock::get().human(c.as_millis()))
             .unwrap_or_default();
         ctx.printer.result(&format!(
             "{:<36}  {:<9}  {:<22}  {}",

@@ -19,6 +19,7 @@ use crate::output::Printer;
 /// Runs the parsed command.
 pub(crate) async fn dispatch(cli: Cli, printer: &Printer) -> Result<(), Failure> {
     let Cli { global, command } = cli;
+    crate::clock::init(global.utc);
     match command {
         // Commands that need no client.
         Command::Check(args) => check::run(args, printer, &Costing::from_global(&global)?),

@@ -11,11 +11,12 @@ use wan_animate_core::types::{TaskResponse, TaskStatus};
 use wan_animate_core::{ErrorKind, TaskEvent, classify};
 
 use crate::args::{TaskIdArgs, WaitArgs};
+use crate::clock;
 use crate::context::Context;
 use crate::cost::Costing;
 use crate::exit::Exit;
 use crate::failure::{Failure, exit_for};
-use crate::progress::{Spinner, byte_bar, feed};
+use crate::progress::{LiveView, byte_bar, feed, typical_duration};
 use crate::signals::{self, Signal, Signals};
 
 pub(crate) async fn status(ctx: &Context, args: TaskIdArgs) -> Result<(), Failure> {
@@ -24,7 +25,8 @@ pub(crate) async fn status(ctx: &Context, args: TaskIdArgs) -> Result<(), Failur
         .get(&args.task_id)
         .await
         .map_err(|e| Failure::from(e).with_task_id(&args.task_id))?;
-    let doc = serde_json::to_value(&task).unwrap_or_default();
+    let mut doc = serde_json::to_value(&task).unwrap_or_default();
+    doc["local"] = json!({ "times": clock::task_times(&task) });
     if !ctx.printer.json {
         ctx.printer.result(&describe(&task));
     }
@@ -216,7 +218,19 @@ pub(crate) async fn wait_and_finish(
     signals::set_known(format!("task id: {task_id}\n{resume}"));
     let mut signals = Signals::install();
     let started = Instant::now();
-    let spinner = Spinner::new(ctx.printer.progress, &format!("task {task_id}: waiting"));
+    let mut live = LiveView::new(ctx.printer.progress);
+    // What this account's recent tasks took, for an estimate of the time left (terminal only).
+    let mut typical = live.enabled().then(|| {
+        let client = ctx.client.clone();
+        let mut query = wan_animate_core::types::ListTasksQuery::new()
+            .with_status(TaskStatus::Succeeded)
+            .with_page_size(20);
+        if let Some((model, _, _)) = &opts.estimate {
+            query = query.with_model_name(model.as_str());
+        }
+        tokio::spawn(async move { client.list(&query).await })
+    });
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut policy = ctx.client.poll_policy().clone();
     if let Some(t) = opts.timeout {
         policy = policy.with_max_wait(t);
@@ -227,8 +241,21 @@ pub(crate) async fn wait_and_finish(
     let outcome = loop {
         let next = tokio::select! {
             e = events.next() => e,
+            _ = tick.tick(), if live.enabled() => {
+                live.redraw();
+                continue;
+            }
+            r = async { typical.as_mut().expect("guarded").await }, if typical.is_some() => {
+                typical = None;
+                if let Ok(Ok(page)) = r {
+                    if let Some((d, n)) = typical_duration(&page.data) {
+                        live.set_typical(d, n);
+                    }
+                }
+                continue;
+            }
             sig = signals.recv() => {
-                spinner.finish();
+                live.finish();
                 let mut failure = interrupted(sig, format!("{} while waiting for task {task_id}; the task keeps running", sig.name()))
                     .with_task_id(task_id)
                     .with_hint(resume.clone());
@@ -256,33 +283,36 @@ pub(crate) async fn wait_and_finish(
                 match event {
                     TaskEvent::Status { task, previous, .. } => {
                         let status = task.output.task_status.clone();
-                        let line = match &previous {
-                            Some(p) => format!(
-                                "task {task_id}: {p} -> {status} after {}",
-                                elapsed(started.elapsed())
-                            ),
-                            None => format!(
-                                "task {task_id}: {status} after {}",
-                                elapsed(started.elapsed())
-                            ),
+                        let change = match &previous {
+                            Some(p) => format!("{p} -> {status}"),
+                            None => status.to_string(),
                         };
+                        let now = clock::get().human(jiff::Timestamp::now().as_millisecond());
+                        let after = elapsed(started.elapsed());
+                        let line = format!("{now}  task {task_id}: {change} after {after}");
                         if opts.events && !ctx.printer.json {
                             ctx.printer.result(&line);
                         }
-                        spinner.set_message(&format!("task {task_id}: {status}"));
+                        if previous.is_none() {
+                            if let Some(age) = task
+                                .output
+                                .submit_time
+                                .as_ref()
+                                .and_then(|t| t.to_system_time())
+                                .and_then(|t| std::time::SystemTime::now().duration_since(t).ok())
+                            {
+                                live.set_age(age);
+                            }
+                        }
+                        // The live view's line is short (the id is printed above it), so
+                        // it never wraps under the bar.
+                        live.status(status.as_str(), &format!("{now}  {change} after {after}"));
                         if !ctx.printer.progress && !ctx.printer.json && !opts.events {
                             ctx.printer.note(&line);
                         }
                         last = Some(task);
                     }
                     TaskEvent::Finished(task) => {
-                        if opts.events && !ctx.printer.json {
-                            ctx.printer.result(&format!(
-                                "task {task_id}: finished {} after {}",
-                                task.output.task_status,
-                                elapsed(started.elapsed())
-                            ));
-                        }
                         last = Some(task);
                         break Ok(last.clone());
                     }
@@ -292,7 +322,8 @@ pub(crate) async fn wait_and_finish(
             Some(Err(e)) => break Err(e),
         }
     };
-    spinner.finish();
+    live.finish();
+    drop(typical);
     let task = match outcome {
         Ok(Some(task)) => task,
         Ok(None) => ctx
@@ -313,7 +344,7 @@ pub(crate) async fn wait_and_finish(
         }
     };
     let mut doc = serde_json::to_value(&task).unwrap_or_default();
-    let mut local = json!({ "uploaded": opts.uploaded });
+    let mut local = json!({ "uploaded": opts.uploaded, "times": clock::task_times(&task) });
     let url = task.output.video_url().map(str::to_owned);
     let billed = task.usage.as_ref().and_then(|u| u.video_duration);
     let mut summary = Summary {
@@ -542,12 +573,14 @@ fn event_json(event: &TaskEvent, task_id: &str) -> Value {
             "status": task.output.task_status.as_str(),
             "previous": previous.as_ref().map(|p| p.as_str()),
             "elapsed_secs": elapsed.as_secs_f64(),
+            "at": clock::now_iso(),
             "task": task,
         }),
         TaskEvent::Finished(task) => json!({
             "event": "finished",
             "task_id": task_id,
             "status": task.output.task_status.as_str(),
+            "at": clock::now_iso(),
             "task": task,
         }),
         other => json!({ "event": "other", "task_id": task_id, "detail": format!("{other:?}") }),
@@ -559,10 +592,10 @@ pub(crate) fn describe(task: &TaskResponse) -> String {
     let o = &task.output;
     let mut s = format!("{}  {}", o.task_id, o.task_status);
     if let Some(t) = &o.submit_time {
-        s.push_str(&format!("  submitted {t}"));
+        s.push_str(&format!("  submitted {}", clock::service_time(t)));
     }
     if let Some(t) = &o.end_time {
-        s.push_str(&format!("  ended {t}"));
+        s.push_str(&format!("  ended {}", clock::service_time(t)));
     }
     if let (Some(code), msg) = (&o.code, &o.message) {
         s.push_str(&format!("  {code}: {}", msg.as_deref().unwrap_or("")));
