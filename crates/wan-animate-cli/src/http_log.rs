@@ -125,6 +125,80 @@ impl HttpClient for LoggingHttp {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::{Arc, Mutex};
+    use wan_animate_core::http::{RequestBody, ResponseBody, http_client_fn};
+
+    /// Collects what the subscriber writes.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn exchange(verbose: u8) -> String {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter(if verbose >= 2 { "debug" } else { "info" })
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        let inner = http_client_fn(|_req| async {
+            let mut r = http::Response::new(ResponseBody::from_bytes("{}"));
+            r.headers_mut()
+                .insert("x-request-id", "req-42".parse().unwrap());
+            r.headers_mut()
+                .insert("x-oss-security-token", "tok-secret".parse().unwrap());
+            Ok(r)
+        });
+        let logged = LoggingHttp::new(inner, verbose);
+        let request = http::Request::builder()
+            .method("GET")
+            .uri("https://dashscope.example/api/v1/tasks/t-1?Signature=sig-secret")
+            .header("authorization", "Bearer sk-the-key")
+            .body(RequestBody::empty())
+            .unwrap();
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let response = rt.block_on(logged.send(request)).unwrap();
+        assert_eq!(response.status(), 200);
+        let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        text
+    }
+
+    #[test]
+    fn one_verbose_logs_method_path_status_time_and_request_id_never_secrets() {
+        let log = exchange(1);
+        assert!(
+            log.contains("http GET dashscope.example/api/v1/tasks/t-1 -> 200 in "),
+            "{log}"
+        );
+        assert!(log.contains(" ms, request id req-42"), "{log}");
+        for secret in ["sk-the-key", "sig-secret", "tok-secret", "authorization"] {
+            assert!(!log.contains(secret), "{secret} in {log}");
+        }
+    }
+
+    #[test]
+    fn two_verbose_add_headers_with_secrets_redacted() {
+        let log = exchange(2);
+        assert!(log.contains("authorization: <redacted>"), "{log}");
+        assert!(log.contains("x-request-id: req-42"), "{log}");
+        assert!(log.contains("x-oss-security-token: <redacted>"), "{log}");
+        for secret in ["sk-the-key", "sig-secret", "tok-secret"] {
+            assert!(!log.contains(secret), "{secret} in {log}");
+        }
+    }
 
     #[test]
     fn secret_headers_are_redacted() {
