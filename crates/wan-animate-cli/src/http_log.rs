@@ -172,8 +172,7 @@ mod tests {
             .unwrap();
         let response = rt.block_on(logged.send(request)).unwrap();
         assert_eq!(response.status(), 200);
-        let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
-        text
+        String::from_utf8(captured.0.lock().unwrap().clone()).unwrap()
     }
 
     #[test]
