@@ -574,3 +574,19 @@ fn help_shows_examples_and_global_options_apart() {
     assert!(global.contains("--api-key"), "{out}");
     assert!(!global.contains("--image"), "{out}");
 }
+
+#[test]
+fn a_directory_given_as_the_image_is_called_a_directory() {
+    let (_rt, s) = sim(|b| b);
+    let dir = tempfile::tempdir().unwrap();
+    let video = sample("dance.mp4");
+    let here = dir.path().display().to_string();
+    let run = cli(
+        Some(&s),
+        dir.path(),
+        &run_args(&["-o", "x.mp4"], &here, &video),
+    );
+    assert_eq!(run.code, 8, "{}", run.stderr);
+    assert!(run.stderr.contains("is a directory"), "{}", run.stderr);
+    assert_eq!(creates(&s), 0);
+}
