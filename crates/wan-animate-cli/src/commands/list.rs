@@ -6,6 +6,7 @@ use futures_util::StreamExt;
 use serde_json::json;
 use wan_animate_core::types::{EpochMillis, ListTasksQuery, ListTime, TaskSummary};
 
+use super::task::shown;
 use crate::args::{ListArgs, WindowTime};
 use crate::context::Context;
 use crate::exit::Exit;
@@ -84,9 +85,9 @@ fn print_table(ctx: &Context, tasks: &[TaskSummary]) {
             .unwrap_or_default();
         ctx.printer.result(&format!(
             "{:<36}  {:<9}  {:<22}  {}",
-            t.task_id,
-            t.status.as_str(),
-            t.model_name.as_deref().unwrap_or("-"),
+            shown(&t.task_id),
+            shown(t.status.as_str()),
+            shown(t.model_name.as_deref().unwrap_or("-")),
             created
         ));
     }

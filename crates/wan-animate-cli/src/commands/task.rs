@@ -44,7 +44,7 @@ pub(crate) async fn status(ctx: &Context, args: TaskIdArgs) -> Result<(), Failur
 /// or `None` while it is pending or running, or succeeded.
 pub(crate) fn terminal_failure(task: &TaskResponse) -> Option<Failure> {
     let o = &task.output;
-    let id = o.task_id.as_str();
+    let id = &shown(&o.task_id);
     let (kind, message, hint) = match &o.task_status {
         TaskStatus::Failed => {
             // Moderation and invalid media keep their own kinds; anything else is a task failure.
@@ -56,10 +56,10 @@ pub(crate) fn terminal_failure(task: &TaskResponse) -> Option<Failure> {
             };
             let message = format!(
                 "task {id} failed: {}{}",
-                o.code.as_deref().unwrap_or("no code"),
+                shown(o.code.as_deref().unwrap_or("no code")),
                 o.message
                     .as_deref()
-                    .map(|m| format!(": {m}"))
+                    .map(|m| format!(": {}", shown(m)))
                     .unwrap_or_default()
             );
             (kind, message, Some("failed tasks are not billed"))
@@ -284,8 +284,8 @@ pub(crate) async fn wait_and_finish(
                     TaskEvent::Status { task, previous, .. } => {
                         let status = task.output.task_status.clone();
                         let change = match &previous {
-                            Some(p) => format!("{p} -> {status}"),
-                            None => status.to_string(),
+                            Some(p) => shown(&format!("{p} -> {status}")),
+                            None => shown(status.as_str()),
                         };
                         let now = clock::get().human(jiff::Timestamp::now().as_millisecond());
                         let after = elapsed(started.elapsed());
@@ -590,7 +590,7 @@ fn event_json(event: &TaskEvent, task_id: &str) -> Value {
 /// One human line for a task.
 pub(crate) fn describe(task: &TaskResponse) -> String {
     let o = &task.output;
-    let mut s = format!("{}  {}", o.task_id, o.task_status);
+    let mut s = format!("{}  {}", shown(&o.task_id), shown(o.task_status.as_str()));
     if let Some(t) = &o.submit_time {
         s.push_str(&format!("  submitted {}", clock::service_time(t)));
     }
@@ -598,7 +598,11 @@ pub(crate) fn describe(task: &TaskResponse) -> String {
         s.push_str(&format!("  ended {}", clock::service_time(t)));
     }
     if let (Some(code), msg) = (&o.code, &o.message) {
-        s.push_str(&format!("  {code}: {}", msg.as_deref().unwrap_or("")));
+        s.push_str(&format!(
+            "  {}: {}",
+            shown(code),
+            shown(msg.as_deref().unwrap_or(""))
+        ));
     }
     if let Some(u) = &task.usage {
         if let Some(d) = u.video_duration {
@@ -606,9 +610,26 @@ pub(crate) fn describe(task: &TaskResponse) -> String {
         }
     }
     if let Some(url) = o.video_url() {
-        s.push_str(&format!("\n{url}"));
+        s.push_str(&format!("\n{}", shown(url)));
     }
     s
+}
+
+/// A server's string made safe for a terminal: control characters (escape sequences,
+/// newlines, carriage returns) are shown escaped instead of acting on the terminal.
+pub(crate) fn shown(s: &str) -> String {
+    if !s.chars().any(char::is_control) {
+        return s.to_owned();
+    }
+    s.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 fn elapsed(d: Duration) -> String {
@@ -641,6 +662,12 @@ mod tests {
             assert_eq!(p, PathBuf::from(want), "{id:?}");
             assert_eq!(p.components().count(), 1, "{id:?}");
         }
+    }
+
+    #[test]
+    fn control_characters_from_the_server_are_shown_escaped() {
+        assert_eq!(shown("plain-id"), "plain-id");
+        assert_eq!(shown("a\x1b[31mred\nb\r"), "a\\u{1b}[31mred\\nb\\r");
     }
 
     #[test]
