@@ -121,18 +121,31 @@ pub struct GlobalArgs {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Preflight local files, upload them, submit, wait, and download the result.
-    #[command(after_help = r#"Examples:
+    #[command(
+        after_help = r#"Every created task id is printed at once and appended to the task journal:
+$WAN_ANIMATE_JOURNAL, else $XDG_STATE_HOME/wan-animate/tasks.jsonl, else
+~/.local/state/wan-animate/tasks.jsonl (one JSON object per line: task_id, model, base_url,
+request_id, recorded_at_unix_ms; never the key). WAN_ANIMATE_JOURNAL=off turns it off.
+Ctrl-C, SIGTERM and SIGHUP during the create wait for its answer so the id is not lost
+(exit 130, 143, 129); a second signal exits at once.
+
+Examples:
   wan-animate run --model mix --image me.jpg --video dance.mp4 -o out.mp4
   wan-animate run --model move --mode pro --image me.jpg --video dance.mp4 --timeout 30m
   wan-animate run --model mix --image me.jpg --video dance.mp4 --dry-run   # estimate, pay nothing
   wan-animate run --model mix --image me.jpg --video dance.mp4 -o - > out.mp4
-  wan-animate --sim run --model mix --image me.jpg --video dance.mp4       # offline, free"#)]
+  wan-animate --sim run --model mix --image me.jpg --video dance.mp4       # offline, free"#
+    )]
     Run(RunArgs),
     /// Submit only; prints the task id (JSON: the create response).
-    #[command(after_help = r#"Examples:
+    #[command(
+        after_help = r#"The task id is also appended to the task journal (see `wan-animate run --help`).
+
+Examples:
   id=$(wan-animate submit --model mix --image me.jpg --video dance.mp4)
   wan-animate wait "$id" -o out.mp4
-  wan-animate submit --model move --image https://x/me.jpg --video https://x/d.mp4 --dry-run"#)]
+  wan-animate submit --model move --image https://x/me.jpg --video https://x/d.mp4 --dry-run"#
+    )]
     Submit(SubmitArgs),
     /// Query a task once.
     #[command(

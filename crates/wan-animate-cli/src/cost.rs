@@ -35,6 +35,16 @@ impl Costing {
         })
     }
 
+    /// `costing`, or the built-in table when none was read.
+    pub(crate) fn or_builtin(costing: Option<Self>, global: &GlobalArgs) -> Self {
+        costing.unwrap_or_else(|| Self {
+            table: PriceTable::builtin(),
+            region: region_id(global.region.as_deref(), global.base_url.as_deref()),
+            user_table: false,
+            sim: global.sim,
+        })
+    }
+
     /// Whether the service is the simulator (which bills nothing).
     pub(crate) fn simulated(&self) -> bool {
         self.sim

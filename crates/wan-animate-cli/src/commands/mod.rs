@@ -38,14 +38,23 @@ pub(crate) async fn dispatch(cli: Cli, printer: &Printer) -> Result<(), Failure>
         Command::Batch(args) if args.action.is_some() => batch::status(args, printer),
         // Commands that talk to the service (or the in-process simulator).
         command => {
-            let costing = Costing::from_global(&global)?;
+            // Only the commands that estimate read the price table: a broken one must not
+            // stop `status` or `list`.
+            let costing = match &command {
+                Command::Run(_) | Command::Wait(_) => Some(Costing::from_global(&global)?),
+                _ => None,
+            };
             let ctx = Context::new(&global, printer.clone()).await?;
             let deadline = global.timeout;
             match command {
-                Command::Run(args) => run::run(&ctx, args, deadline, &costing).await,
+                Command::Run(args) => {
+                    run::run(&ctx, args, deadline, &Costing::or_builtin(costing, &global)).await
+                }
                 Command::Submit(args) => run::submit(&ctx, args).await,
                 Command::Status(args) => task::status(&ctx, args).await,
-                Command::Wait(args) => task::wait(&ctx, args, deadline, &costing).await,
+                Command::Wait(args) => {
+                    task::wait(&ctx, args, deadline, &Costing::or_builtin(costing, &global)).await
+                }
                 Command::Cancel(args) => task::cancel(&ctx, args).await,
                 Command::List(args) => list::run(&ctx, args).await,
                 Command::Download(args) => download::run(&ctx, args).await,
