@@ -590,3 +590,23 @@ fn a_directory_given_as_the_image_is_called_a_directory() {
     assert!(run.stderr.contains("is a directory"), "{}", run.stderr);
     assert_eq!(creates(&s), 0);
 }
+
+/// Needs `context.rs` to build its client with `crate::http_log::client(config, global.verbose)`
+/// (owned by another helper; see the report). Run with `--ignored` once wired.
+#[test]
+#[ignore = "enable when context.rs builds its client through http_log::client"]
+fn one_verbose_logs_every_http_exchange_without_the_key() {
+    let (_rt, s) = sim(|b| b);
+    let dir = tempfile::tempdir().unwrap();
+    let run = cli(Some(&s), dir.path(), &["-v", "status", "no-such-task"]);
+    assert_eq!(run.code, 7, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("http GET 127.0.0.1/api/v1/tasks/no-such-task -> 200 in "),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("request id "), "{}", run.stderr);
+    assert!(!run.stderr.contains(s.api_key()), "{}", run.stderr);
+    assert!(!run.stderr.contains('\x1b'), "{:?}", run.stderr);
+}
