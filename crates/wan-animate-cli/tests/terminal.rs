@@ -610,3 +610,32 @@ fn one_verbose_logs_every_http_exchange_without_the_key() {
     assert!(!run.stderr.contains(s.api_key()), "{}", run.stderr);
     assert!(!run.stderr.contains('\x1b'), "{:?}", run.stderr);
 }
+
+#[cfg(unix)]
+#[test]
+fn a_signal_during_the_download_stops_it_and_says_how_to_resume() {
+    let (_rt, s) = sim(|b| {
+        b.faults(
+            FaultPlan::none()
+                .with_slow(1.0, Duration::from_secs(30))
+                .on_routes(&["result"]),
+        )
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let (image, video) = (sample("person.jpg"), sample("dance.mp4"));
+    let child = spawn(
+        &s,
+        dir.path(),
+        &run_args(&["-o", "slow.mp4"], &image, &video),
+    );
+    wait_until("the download request", || requests(&s, "result") >= 1);
+    let start = Instant::now();
+    kill(&child, "-TERM");
+    let (code, stderr) = finish(child);
+    assert!(start.elapsed() < Duration::from_secs(10), "stopped at once");
+    assert_eq!(code, Some(143), "{stderr}");
+    assert!(stderr.contains("while downloading"), "{stderr}");
+    assert!(stderr.contains("wan-animate download "), "{stderr}");
+    assert!(stderr.contains("-o slow.mp4"), "{stderr}");
+    assert!(!dir.path().join("slow.mp4").exists());
+}
