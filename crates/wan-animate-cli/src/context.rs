@@ -38,7 +38,7 @@ impl Context {
                 .map_err(Failure::from)?
                 .with_poll(poll)
                 .with_retry(retry_policy(global));
-            let client = wan_animate_reqwest::client(config).map_err(Failure::from)?;
+            let client = client_for(config, global)?;
             return Ok(Self {
                 client,
                 printer,
@@ -77,7 +77,7 @@ impl Context {
         // Recorded in the journal and printed: never with credentials (they are refused
         // anyway; this keeps it so if that rule ever loosens).
         let base_url = wan_animate_core::config::redact_userinfo(config.base_url());
-        let client = wan_animate_reqwest::client(config).map_err(Failure::from)?;
+        let client = client_for(config, global)?;
         Ok(Self {
             client,
             printer,
@@ -122,6 +122,22 @@ async fn start_sim(printer: &Printer) -> Result<wan_animate_sim::SimHandle, Fail
         sim.base_url()
     ));
     Ok(sim)
+}
+
+/// The client of this invocation: reqwest, exchanges logged as `-v`/`-vv` ask, and every
+/// operation through it bounded by `--timeout` (status, list, download, upload, submit and its
+/// reconciliation alike, not only the wait).
+fn client_for(config: ClientConfig, global: &GlobalArgs) -> Result<Client, Failure> {
+    let client = crate::http_log::client(config, global.verbose).map_err(Failure::from)?;
+    Ok(
+        match global
+            .timeout
+            .and_then(|t| std::time::Instant::now().checked_add(t))
+        {
+            Some(deadline) => client.with_deadline(deadline),
+            None => client,
+        },
+    )
 }
 
 fn retry_policy(global: &GlobalArgs) -> wan_animate_core::RetryPolicy {

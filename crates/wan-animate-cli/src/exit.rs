@@ -26,8 +26,12 @@ pub enum Exit {
     LocalIo,
     /// 10: content moderation (`DataInspectionFailed`, `IPInfringementSuspect`).
     Moderation,
-    /// 130: interrupted (Ctrl-C).
+    /// 129: the terminal hung up (SIGHUP); the task id is printed so it can be resumed.
+    HungUp,
+    /// 130: interrupted (Ctrl-C, SIGINT).
     Interrupted,
+    /// 143: terminated (SIGTERM); the task id is printed so it can be resumed.
+    Terminated,
 }
 
 impl Exit {
@@ -44,7 +48,9 @@ impl Exit {
         Exit::InvalidInput,
         Exit::LocalIo,
         Exit::Moderation,
+        Exit::HungUp,
         Exit::Interrupted,
+        Exit::Terminated,
     ];
 
     /// The process exit code.
@@ -61,7 +67,9 @@ impl Exit {
             Exit::InvalidInput => 8,
             Exit::LocalIo => 9,
             Exit::Moderation => 10,
+            Exit::HungUp => 129,
             Exit::Interrupted => 130,
+            Exit::Terminated => 143,
         }
     }
 
@@ -97,8 +105,14 @@ impl Exit {
             Exit::Moderation => {
                 "content moderation (`DataInspectionFailed`, `IPInfringementSuspect`)"
             }
+            Exit::HungUp => {
+                "the terminal hung up (SIGHUP); handled like Ctrl-C, the task id is printed so it can be resumed"
+            }
             Exit::Interrupted => {
                 "interrupted (Ctrl-C); the task id is printed so it can be resumed"
+            }
+            Exit::Terminated => {
+                "terminated (SIGTERM); handled like Ctrl-C, the task id is printed so it can be resumed"
             }
         }
     }
@@ -117,6 +131,6 @@ mod tests {
     #[test]
     fn codes_match_the_contract_table() {
         let codes: Vec<u8> = Exit::ALL.iter().map(|e| e.code()).collect();
-        assert_eq!(codes, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 130]);
+        assert_eq!(codes, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 129, 130, 143]);
     }
 }

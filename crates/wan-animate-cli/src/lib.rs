@@ -14,14 +14,18 @@
 #![allow(clippy::result_large_err)]
 
 pub mod args;
+mod clock;
 mod commands;
 mod context;
+mod cost;
 pub mod docs;
 pub mod exit;
 mod failure;
+pub mod http_log;
 mod journal;
 mod output;
 mod progress;
+mod signals;
 
 pub use args::Cli;
 pub use exit::Exit;
@@ -30,18 +34,25 @@ use failure::Failure;
 
 /// Sets up diagnostics on stderr from `-v`/`-q` and `RUST_LOG`.
 pub fn init_logging(global: &args::GlobalArgs) {
+    use std::io::IsTerminal;
     use tracing_subscriber::EnvFilter;
+    // The connection pool and TLS layers are noise at every level we offer; `-v` shows one
+    // line per HTTP exchange instead (`http_log`). RUST_LOG can still ask for them.
+    const QUIET_DEPS: &str =
+        "hyper=warn,hyper_util=warn,reqwest=warn,h2=warn,rustls=warn,tower=warn";
     let default = match (global.quiet, global.verbose) {
-        (q, _) if q > 0 => "error",
-        (_, 0) => "warn",
-        (_, 1) => "info,wan_animate=info",
-        (_, 2) => "debug",
-        _ => "trace",
+        (q, _) if q > 0 => "error".to_owned(),
+        (_, 0) => "warn".to_owned(),
+        (_, 1) => format!("info,{QUIET_DEPS}"),
+        (_, 2) => format!("debug,{QUIET_DEPS}"),
+        _ => "trace".to_owned(),
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // No escape bytes in files and pipes.
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .try_init();
 }

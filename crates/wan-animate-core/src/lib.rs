@@ -49,6 +49,7 @@ pub mod input;
 pub mod journal;
 pub mod poll;
 pub mod predict;
+pub mod pricing;
 pub mod progress;
 pub mod protocol;
 pub mod retry;

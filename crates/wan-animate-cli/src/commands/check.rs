@@ -3,10 +3,12 @@
 use serde_json::json;
 
 use crate::args::CheckArgs;
+use crate::cost::Costing;
 use crate::failure::Failure;
 use crate::output::Printer;
 
-pub(crate) fn run(args: CheckArgs, printer: &Printer) -> Result<(), Failure> {
+pub(crate) fn run(args: CheckArgs, printer: &Printer, costing: &Costing) -> Result<(), Failure> {
+    let (model, mode) = (args.model.as_str(), args.mode.as_str());
     let mut reports = Vec::new();
     let mut failed = 0usize;
     for path in &args.paths {
@@ -30,8 +32,14 @@ pub(crate) fn run(args: CheckArgs, printer: &Printer) -> Result<(), Failure> {
                 if let Some(fps) = info.frame_rate {
                     summary.push_str(&format!(", {fps:.2} fps"));
                 }
+                // The output is as long as the driving video: that is what would be billed.
+                let estimate = info.duration_secs.map(|d| costing.estimate(model, mode, d));
                 if violations.is_empty() {
                     printer.result(&format!("ok    {summary}"));
+                    if let Some(e) = &estimate {
+                        printer
+                            .result(&format!("      cost: {}", costing.describe(model, mode, e)));
+                    }
                 } else {
                     failed += 1;
                     printer.result(&format!("FAIL  {summary}"));
@@ -49,6 +57,7 @@ pub(crate) fn run(args: CheckArgs, printer: &Printer) -> Result<(), Failure> {
                     "bytes": info.byte_size,
                     "duration_secs": info.duration_secs,
                     "frame_rate": info.frame_rate,
+                    "estimate": estimate.as_ref().map(|e| costing.json(e)),
                     "violations": violations.iter().map(|v| json!({
                         "rule": format!("{:?}", v.rule),
                         "code": v.service_code(),

@@ -13,15 +13,24 @@ mod upload;
 
 use crate::args::{Cli, Command};
 use crate::context::Context;
+use crate::cost::Costing;
 use crate::failure::Failure;
 use crate::output::Printer;
 
 /// Runs the parsed command.
 pub(crate) async fn dispatch(cli: Cli, printer: &Printer) -> Result<(), Failure> {
     let Cli { global, command } = cli;
+    crate::clock::init(global.utc);
     match command {
         // Commands that need no client.
-        Command::Check(args) => check::run(args, printer),
+        Command::Check(args) => check::run(args, printer, &Costing::from_global(&global)?),
+        // Dry runs pay nothing and need no key: they never build a client.
+        Command::Run(args) if args.dry_run => {
+            run::dry_run(&args.input, printer, &Costing::from_global(&global)?)
+        }
+        Command::Submit(args) if args.dry_run => {
+            run::dry_run(&args.input, printer, &Costing::from_global(&global)?)
+        }
         Command::Completions(args) => {
             completions::run(args);
             Ok(())
@@ -31,13 +40,23 @@ pub(crate) async fn dispatch(cli: Cli, printer: &Printer) -> Result<(), Failure>
         Command::Batch(args) if args.action.is_some() => batch::status(args, printer),
         // Commands that talk to the service (or the in-process simulator).
         command => {
+            // Only the commands that estimate read the price table: a broken one must not
+            // stop `status` or `list`.
+            let costing = match &command {
+                Command::Run(_) | Command::Wait(_) => Some(Costing::from_global(&global)?),
+                _ => None,
+            };
             let ctx = Context::new(&global, printer.clone()).await?;
             let deadline = global.timeout;
             match command {
-                Command::Run(args) => run::run(&ctx, args, deadline).await,
+                Command::Run(args) => {
+                    run::run(&ctx, args, deadline, &Costing::or_builtin(costing, &global)).await
+                }
                 Command::Submit(args) => run::submit(&ctx, args).await,
                 Command::Status(args) => task::status(&ctx, args).await,
-                Command::Wait(args) => task::wait(&ctx, args, deadline).await,
+                Command::Wait(args) => {
+                    task::wait(&ctx, args, deadline, &Costing::or_builtin(costing, &global)).await
+                }
                 Command::Cancel(args) => task::cancel(&ctx, args).await,
                 Command::List(args) => list::run(&ctx, args).await,
                 Command::Download(args) => download::run(&ctx, args).await,

@@ -1,41 +1,58 @@
-//! `run` (preflight, upload, submit, wait, download) and `submit` (the first half).
+//! `run` (preflight, upload, submit, wait, download) and `submit` (the first half), and their
+//! `--dry-run`, which preflights, estimates and prints the request without paying anything.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use wan_animate_core::input::Input;
+use wan_animate_core::input::{Input, preflight};
+use wan_animate_core::pricing::Estimate;
+use wan_animate_core::types::CreateTaskRequest;
 use wan_animate_core::{AnimateJob, SubmittedTask};
+use wan_animate_media::MediaKind;
 
-use super::task::{FinishOptions, wait_and_finish};
+use super::task::{FinishOptions, check_output, interrupted, wait_and_finish};
 use crate::args::{RunArgs, SubmitArgs, TaskInputArgs};
 use crate::context::Context;
+use crate::cost::Costing;
 use crate::failure::Failure;
 use crate::journal;
+use crate::output::Printer;
 use crate::progress::{byte_bar, feed};
+use crate::signals::{self, Signals};
 
 pub(crate) async fn run(
     ctx: &Context,
     args: RunArgs,
     timeout: Option<Duration>,
+    costing: &Costing,
 ) -> Result<(), Failure> {
     let started = Instant::now();
+    let mut opts = FinishOptions {
+        output: args.output,
+        no_download: args.no_download,
+        force: args.force,
+        cancel_on_timeout: args.cancel_on_timeout,
+        events: args.events,
+        timeout: None,
+        uploaded: Vec::new(),
+        started,
+        estimate: None,
+    };
+    // Refuse an output that cannot be written before anything is uploaded or paid.
+    check_output(ctx, &opts, None)?;
+    let estimate = local_estimate(&args.input, costing);
     let (task, uploaded) = submit_inputs(ctx, &args.input).await?;
-    let remaining = timeout.map(|t| t.saturating_sub(started.elapsed()));
-    wait_and_finish(
-        ctx,
-        &task.task_id,
-        FinishOptions {
-            output: args.output,
-            no_download: args.no_download,
-            force: args.force,
-            cancel_on_timeout: args.cancel_on_timeout,
-            events: args.events,
-            timeout: remaining,
-            uploaded,
-        },
-    )
-    .await
+    opts.uploaded = uploaded;
+    opts.timeout = timeout.map(|t| t.saturating_sub(started.elapsed()));
+    opts.estimate = Some((
+        args.input.model.as_str().to_owned(),
+        args.input.mode.as_str().to_owned(),
+        estimate.unwrap_or_else(|| {
+            costing.estimate(args.input.model.as_str(), args.input.mode.as_str(), 0.0)
+        }),
+    ));
+    wait_and_finish(ctx, &task.task_id, opts, costing).await
 }
 
 pub(crate) async fn submit(ctx: &Context, args: SubmitArgs) -> Result<(), Failure> {
@@ -50,8 +67,104 @@ pub(crate) async fn submit(ctx: &Context, args: SubmitArgs) -> Result<(), Failur
     Ok(())
 }
 
+/// The estimate from the local video's duration (the output is as long as the driving video),
+/// or `None` when the video is a URL.
+fn local_estimate(input: &TaskInputArgs, costing: &Costing) -> Option<Estimate> {
+    let Input::File(p) = Input::parse(&input.video) else {
+        return None;
+    };
+    let info = wan_animate_media::probe_file(&p).ok()?;
+    let secs = info.duration_secs?;
+    Some(costing.estimate(input.model.as_str(), input.mode.as_str(), secs))
+}
+
+/// `run --dry-run` and `submit --dry-run`: preflight the local files, estimate the cost and
+/// print the create request that would be sent. Nothing is uploaded, created or paid, and no
+/// key is needed.
+pub(crate) fn dry_run(
+    input: &TaskInputArgs,
+    printer: &Printer,
+    costing: &Costing,
+) -> Result<(), Failure> {
+    let image = Input::parse(&input.image);
+    let video = Input::parse(&input.video);
+    let mut problems = Vec::new();
+    let mut video_secs = None;
+    let mut uploads = Vec::new();
+    for (input_ref, kind) in [(&image, MediaKind::Image), (&video, MediaKind::Video)] {
+        if let Input::File(p) = input_ref {
+            uploads.push(p.display().to_string());
+            if input.no_preflight {
+                if kind == MediaKind::Video {
+                    video_secs = wan_animate_media::probe_file(p)
+                        .ok()
+                        .and_then(|i| i.duration_secs);
+                }
+                continue;
+            }
+            match preflight(p, kind) {
+                Ok(info) if kind == MediaKind::Video => video_secs = info.duration_secs,
+                Ok(_) => {}
+                Err(e) => problems.push(e.to_string()),
+            }
+        }
+    }
+    if !problems.is_empty() {
+        return Err(Failure::invalid_input(problems.join("\n")).with_hint(
+            "fix the files (nothing was uploaded or paid), or pass --no-preflight to let the service decide",
+        ));
+    }
+    let wire = |i: &Input| match i {
+        Input::File(p) => format!("oss://<temporary upload of {}>", p.display()),
+        other => other.to_wire_url().unwrap_or_default(),
+    };
+    let mut request = CreateTaskRequest::new(
+        input.model.clone(),
+        wire(&image),
+        wire(&video),
+        input.mode.clone(),
+    );
+    if input.watermark {
+        request = request.with_watermark(true);
+    }
+    if input.no_check_image {
+        request = request.with_check_image(false);
+    }
+    let model = input.model.as_str();
+    let mode = input.mode.as_str();
+    let estimate = video_secs.map(|s| costing.estimate(model, mode, s));
+    let request_json = serde_json::to_value(&request).unwrap_or_default();
+    if printer.json {
+        printer.json_document(&json!({
+            "dry_run": true,
+            "request": {
+                "method": "POST",
+                "path": "/api/v1/services/aigc/image2video/video-synthesis",
+                "body": request_json,
+            },
+            "uploads": uploads,
+            "estimate": estimate.as_ref().map(|e| costing.json(e)),
+        }));
+        return Ok(());
+    }
+    printer.result("dry run: nothing was uploaded, submitted or paid. The request would be:");
+    printer.result("POST /api/v1/services/aigc/image2video/video-synthesis");
+    printer.result(&serde_json::to_string_pretty(&request_json).unwrap_or_default());
+    for u in &uploads {
+        printer.result(&format!("upload first: {u}"));
+    }
+    match &estimate {
+        Some(e) => printer.result(&format!("cost: {}", costing.describe(model, mode, e))),
+        None => printer.result(
+            "cost: unknown here (the video is a URL, so its duration is not known locally): the service bills each second of output video, as long as the driving video",
+        ),
+    }
+    Ok(())
+}
+
 /// Preflight, uploads and the create request. The task id is printed and journaled here,
-/// before anything waits.
+/// before anything waits. A signal during the create waits (bounded by the request timeout)
+/// for its answer, so a task that was made is never lost.
 async fn submit_inputs(
     ctx: &Context,
     input: &TaskInputArgs,
@@ -59,14 +172,21 @@ async fn submit_inputs(
     let image = Input::parse(&input.image);
     let video = Input::parse(&input.video);
     for (what, i) in [("image", &image), ("video", &video)] {
-        if let Input::File(p) = i
-            && !p.is_file()
-        {
-            return Err(Failure::invalid_input(format!(
-                "the {what} file {} does not exist",
-                p.display()
-            ))
-            .with_hint("give a local path, an https:// URL or an oss:// URL"));
+        if let Input::File(p) = i {
+            if p.is_dir() {
+                return Err(Failure::invalid_input(format!(
+                    "the {what} {} is a directory, not a file",
+                    p.display()
+                ))
+                .with_hint("give a file path, an https:// URL or an oss:// URL"));
+            }
+            if !p.is_file() {
+                return Err(Failure::invalid_input(format!(
+                    "the {what} file {} does not exist",
+                    p.display()
+                ))
+                .with_hint("give a local path, an https:// URL or an oss:// URL"));
+            }
         }
     }
     let mut job = AnimateJob::new(input.model.clone(), image, video, input.mode.clone())
@@ -77,17 +197,66 @@ async fn submit_inputs(
     if input.no_check_image {
         job = job.with_check_image(false);
     }
+    let bar = byte_bar(ctx.printer.progress, "upload").map(Arc::new);
+    if let Some(bar) = &bar {
+        job = job.with_progress(feed((**bar).clone()));
+    }
+    let mut signals = Signals::install();
     // Core records the task in the journal before `submit` returns.
     let client = journal::attach(&ctx.client);
-    if let Some(bar) = byte_bar(ctx.printer.progress, "upload") {
-        let bar = Arc::new(bar);
-        job = job.with_progress(feed((*bar).clone()));
-        let submission = client.submit_animate(job).await;
+    let submission = client.submit_animate(job);
+    tokio::pin!(submission);
+    let result = tokio::select! {
+        r = &mut submission => Ok(r),
+        sig = signals.recv() => Err(sig),
+    };
+    if let Some(bar) = &bar {
         bar.finish_and_clear();
-        return finish_submit(ctx, submission);
     }
-    let submission = client.submit_animate(job).await;
-    finish_submit(ctx, submission)
+    match result {
+        Ok(submission) => finish_submit(ctx, submission),
+        Err(sig) => {
+            let grace = ctx.client.config().request_timeout() + Duration::from_secs(5);
+            ctx.printer.note(&format!(
+                "{}: waiting up to {} s for the request in flight so that a task it creates is not lost (signal again to exit at once)",
+                sig.name(),
+                grace.as_secs()
+            ));
+            match tokio::time::timeout(grace, &mut submission).await {
+                Ok(Ok(sub)) => {
+                    let id = sub.task.task_id.clone();
+                    finish_submit(ctx, Ok(sub))?;
+                    Err(interrupted(
+                        sig,
+                        format!("{} after task {id} was created; it keeps running", sig.name()),
+                    )
+                    .with_task_id(&id)
+                    .with_hint(format!("resume with: wan-animate wait {id}")))
+                }
+                Ok(Err(e)) => {
+                    let f = Failure::from(e);
+                    let mut out = interrupted(
+                        sig,
+                        format!("{}; the submission did not create a task: {}", sig.name(), f.message),
+                    );
+                    out.json = f.json;
+                    Err(out)
+                }
+                Err(_) => Err(interrupted(
+                    sig,
+                    format!(
+                        "{}; the create request got no answer within {} s, so a task may or may not exist",
+                        sig.name(),
+                        grace.as_secs()
+                    ),
+                )
+                .with_hint(format!(
+                    "check before submitting again: wan-animate list --model {} --since 10m",
+                    input.model.as_str()
+                ))),
+            }
+        }
+    }
 }
 
 fn finish_submit(
@@ -96,6 +265,10 @@ fn finish_submit(
 ) -> Result<(SubmittedTask, Vec<serde_json::Value>), Failure> {
     let submission = submission.map_err(Failure::from)?;
     let task = submission.task;
+    signals::set_known(format!(
+        "task id: {}\nresume with: wan-animate wait {}",
+        task.task_id, task.task_id
+    ));
     let uploaded: Vec<serde_json::Value> = submission
         .uploaded
         .iter()
