@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
@@ -61,6 +61,8 @@ pub(crate) struct Inner {
     pub(crate) task_api_budget: Option<RateBudget>,
     /// Push-completion wake-ups for waits, if any.
     pub(crate) signals: Option<CompletionSignals>,
+    /// The create requests of this process, announced before they are sent.
+    pub(crate) creates: crate::intents::InFlight,
     #[cfg_attr(not(feature = "rt-tokio"), allow(dead_code))]
     pub(crate) policy_cache:
         Mutex<std::collections::HashMap<String, (wan_animate_types::UploadPolicy, Instant)>>,
@@ -185,6 +187,7 @@ impl ClientBuilder {
                 server_clock: ServerClock::default(),
                 task_api_budget,
                 signals: self.signals,
+                creates: crate::intents::InFlight::default(),
                 policy_cache: Mutex::new(std::collections::HashMap::new()),
             }),
             deadline: None,
@@ -457,6 +460,86 @@ impl Client {
     }
 
     /// Every task id known locally: this process's, and the journal's.
+    /// Announces a create of `model` about to be sent (this process, and the journal if any).
+    pub(crate) fn announce_create(&self, model: &str) -> String {
+        let id = format!("{}-{:016x}", std::process::id(), crate::retry::next_u64());
+        let started = self.inner.clock.wall_now();
+        let create = crate::intents::Create {
+            id: id.clone(),
+            model: model.to_owned(),
+            base_url: crate::journal::redact_base_url(self.inner.config.base_url()),
+            started_ms: crate::skew::unix_ms(started),
+            ended_ms: None,
+            end: None,
+        };
+        if let Some(j) = &self.journal {
+            let line = crate::intents::CreateLine {
+                create_intent: id.clone(),
+                model: create.model.clone(),
+                base_url: create.base_url.clone(),
+                pid: std::process::id(),
+                started_at_unix_ms: create.started_ms,
+                ended_at_unix_ms: None,
+                end: None,
+            };
+            if let Err(e) = j.record_create(&line) {
+                tracing::warn!(journal = %j.path().display(), error = %e, "could not announce the create in the task journal");
+            }
+        }
+        self.inner.creates.start(create);
+        id
+    }
+
+    /// Records how an announced create ended.
+    pub(crate) fn end_create(&self, id: &str, model: &str, end: crate::intents::CreateEnd) {
+        let at = self.inner.clock.wall_now();
+        self.inner.creates.end(id, end, at);
+        if let Some(j) = &self.journal {
+            let line = crate::intents::CreateLine {
+                create_intent: id.to_owned(),
+                model: model.to_owned(),
+                base_url: crate::journal::redact_base_url(self.inner.config.base_url()),
+                pid: std::process::id(),
+                started_at_unix_ms: 0,
+                ended_at_unix_ms: Some(crate::skew::unix_ms(at)),
+                end: Some(end),
+            };
+            if let Err(e) = j.record_create(&line) {
+                tracing::warn!(journal = %j.path().display(), error = %e, "could not record the end of a create in the task journal");
+            }
+        }
+    }
+
+    /// Other creates of `model` on this endpoint (this process and the journal) that may have
+    /// made a task nobody has recorded, during `[from, to]` (local wall clock).
+    pub(crate) fn contending_creates(
+        &self,
+        model: &str,
+        from: SystemTime,
+        to: SystemTime,
+        own: Option<&str>,
+    ) -> Vec<crate::intents::Create> {
+        let base = crate::journal::redact_base_url(self.inner.config.base_url());
+        let mut all = self.inner.creates.all();
+        if let Some(j) = &self.journal {
+            match j.creates() {
+                Ok(c) => all.extend(c),
+                Err(e) => {
+                    tracing::warn!(journal = %j.path().display(), error = %e, "could not read the task journal")
+                }
+            }
+        }
+        let now = crate::skew::unix_ms(self.inner.clock.wall_now());
+        let (from, to) = (crate::skew::unix_ms(from), crate::skew::unix_ms(to));
+        let mut seen = HashSet::new();
+        // The in-memory view of this process comes first and is the freshest.
+        all.into_iter()
+            .filter(|c| seen.insert(c.id.clone()))
+            .filter(|c| Some(c.id.as_str()) != own && c.model == model && c.base_url == base)
+            .filter(|c| c.may_have_made_an_unrecorded_task(from, to, now))
+            .collect()
+    }
+
     pub(crate) fn known_task_ids(&self) -> HashSet<String> {
         let mut known = self
             .inner

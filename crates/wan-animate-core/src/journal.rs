@@ -115,7 +115,31 @@ impl TaskJournal {
 
     /// Appends one line (one `write`, then `fsync`).
     pub fn record(&self, entry: &JournalEntry) -> io::Result<()> {
-        let mut line = serde_json::to_vec(entry).map_err(io::Error::other)?;
+        self.append(serde_json::to_vec(entry).map_err(io::Error::other)?)
+    }
+
+    /// Appends a line about a create in flight (see `intents.rs`); task readers skip it.
+    pub(crate) fn record_create(&self, line: &crate::intents::CreateLine) -> io::Result<()> {
+        self.append(serde_json::to_vec(line).map_err(io::Error::other)?)
+    }
+
+    /// Every create announced in the journal, merged from its lines.
+    pub(crate) fn creates(&self) -> io::Result<Vec<crate::intents::Create>> {
+        let f = match std::fs::File::open(&self.path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        let mut lines = Vec::new();
+        for line in io::BufReader::new(f).split(b'\n') {
+            if let Ok(l) = serde_json::from_slice::<crate::intents::CreateLine>(&line?) {
+                lines.push(l);
+            }
+        }
+        Ok(crate::intents::merge(lines))
+    }
+
+    fn append(&self, mut line: Vec<u8>) -> io::Result<()> {
         line.push(b'\n');
         if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)?;

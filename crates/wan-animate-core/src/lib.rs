@@ -60,6 +60,7 @@ pub mod upload;
 
 mod budget;
 mod client;
+mod intents;
 mod list;
 mod outcome;
 mod reconcile;

@@ -62,6 +62,9 @@ pub struct ReconcileRequest {
     pub settle: Duration,
     /// Ends the reconciliation (with the handle's deadline, the earlier wins).
     pub deadline: Option<Instant>,
+    /// The announcement of the create being reconciled (set by `submit`), which is not a
+    /// contender of itself.
+    pub(crate) own_create: Option<String>,
 }
 
 impl ReconcileRequest {
@@ -74,6 +77,7 @@ impl ReconcileRequest {
             request_id: None,
             settle: Duration::from_secs(2),
             deadline: None,
+            own_create: None,
         }
     }
 
@@ -113,6 +117,15 @@ pub enum Reconciled {
     Ambiguous {
         /// The qualifying tasks.
         candidates: Vec<TaskSummary>,
+    },
+    /// Tasks qualify by time, but other create requests of the same model (this process, or
+    /// another one sharing the task journal) were in flight in the same moments and may have
+    /// made them without having recorded them yet: none can be proven this request's.
+    Contended {
+        /// The tasks that qualify by time.
+        candidates: Vec<TaskSummary>,
+        /// How many other creates were in flight.
+        creates: usize,
     },
 }
 
@@ -268,6 +281,25 @@ impl Client {
                 let mut all: Vec<TaskSummary> = found.qualifying.into_iter().cloned().collect();
                 all.extend(found.unproven.into_iter().cloned());
                 return Ok(Reconciled::NothingFound { unproven: all });
+            }
+            if request.request_id.is_none() && !found.qualifying.is_empty() {
+                // By time alone, a task is ours only if no other create could have made it.
+                let others = self.contending_creates(
+                    &request.model,
+                    request.sent_at,
+                    request.failed_at.max(request.sent_at),
+                    request.own_create.as_deref(),
+                );
+                if !others.is_empty() {
+                    tracing::warn!(
+                        creates = others.len(),
+                        "other creates of this model were in flight at the same time; not adopting by time window"
+                    );
+                    return Ok(Reconciled::Contended {
+                        candidates: found.qualifying.into_iter().cloned().collect(),
+                        creates: others.len(),
+                    });
+                }
             }
             match found.qualifying.as_slice() {
                 [one] => {

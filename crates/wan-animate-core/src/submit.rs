@@ -8,6 +8,7 @@ use wan_animate_types::{CreateTaskRequest, CreateTaskResponse, TaskStatus, TaskS
 
 use crate::client::Client;
 use crate::error::{Error, ErrorKind, NextStep};
+use crate::intents::CreateEnd;
 use crate::journal::JournalEntry;
 use crate::protocol;
 use crate::reconcile::{ReconcileRequest, Reconciled};
@@ -54,6 +55,9 @@ impl Client {
             let policy = self.inner.config.retry().clone();
             let deadline = self.deadline;
             let mut attempt = 0u32;
+            // Announced before anything is sent; its end recorded whatever happens (a dropped
+            // future counts as "may have created a task").
+            let create = CreateAnnouncement::new(self, request.model.as_str());
             let result = loop {
                 attempt += 1;
                 // Earlier attempts provably created nothing: the window starts here.
@@ -64,7 +68,7 @@ impl Client {
                     SubmitAttempt::Ambiguous(cause) => {
                         let failed_at = self.inner.clock.wall_now();
                         tracing::warn!(error = %cause, "create request failed ambiguously; reconciling with the task list");
-                        break self.reconcile_submit(request, sent_at, failed_at, cause, deadline).await;
+                        break self.reconcile_submit(request, sent_at, failed_at, cause, deadline, &create.id).await;
                     }
                     SubmitAttempt::Retry(e) if attempt < policy.max_attempts => {
                         let wait = policy.backoff(attempt - 1, e.retry_after());
@@ -77,6 +81,11 @@ impl Client {
                     SubmitAttempt::Retry(e) => break Err(e),
                 }
             };
+            create.finish(match &result {
+                Ok(_) => CreateEnd::Created,
+                Err(e) if e.task_may_exist() => CreateEnd::Unknown,
+                Err(_) => CreateEnd::Nothing,
+            });
             let mut task = result?;
             let span = tracing::Span::current();
             span.record("task_id", task.task_id.as_str());
@@ -127,6 +136,7 @@ impl Client {
         failed_at: SystemTime,
         cause: Error,
         deadline: Option<Instant>,
+        own_create: &str,
     ) -> Result<SubmittedTask, Error> {
         let model = request.model.as_str().to_owned();
         let may_exist = |detail: String| {
@@ -146,6 +156,7 @@ impl Client {
         let mut rq = ReconcileRequest::new(model.clone(), sent_at, failed_at);
         rq.request_id = cause.request_id().map(str::to_owned);
         rq.deadline = deadline;
+        rq.own_create = Some(own_create.to_owned());
         match self.reconcile_create(&rq).await {
             Ok(Reconciled::Adopted(t)) => Ok(*t),
             Ok(Reconciled::NothingFound { unproven }) if unproven.is_empty() => Err(may_exist(
@@ -154,6 +165,13 @@ impl Client {
             Ok(Reconciled::NothingFound { unproven }) => Err(may_exist(format!(
                 "no task in the task list is provably ours; tasks of {model} created in that window that are not provably ours: {}",
                 describe(&unproven)
+            ))),
+            Ok(Reconciled::Contended {
+                candidates,
+                creates,
+            }) => Err(may_exist(format!(
+                "{creates} other create request(s) of {model} (from this process or another one sharing the task journal) may have created a task in the same moments, so {} cannot be proven ours",
+                describe(&candidates)
             ))),
             Ok(Reconciled::Ambiguous { candidates }) => Err(may_exist(format!(
                 "{} tasks of {model} were created in that window ({}), so it is not clear which is ours",
@@ -224,6 +242,40 @@ impl Client {
                 SubmitAttempt::Retry(Error::transport("submit", t))
             }
             Err(t) => SubmitAttempt::Ambiguous(Error::transport("submit", t)),
+        }
+    }
+}
+
+/// A create announced to the in-flight registry; ends as "unknown" if dropped unfinished.
+struct CreateAnnouncement<'a> {
+    client: &'a Client,
+    model: String,
+    id: String,
+    finished: bool,
+}
+
+impl<'a> CreateAnnouncement<'a> {
+    fn new(client: &'a Client, model: &str) -> Self {
+        Self {
+            client,
+            model: model.to_owned(),
+            id: client.announce_create(model),
+            finished: false,
+        }
+    }
+
+    fn finish(mut self, end: CreateEnd) {
+        self.finished = true;
+        self.client.end_create(&self.id, &self.model, end);
+    }
+}
+
+impl Drop for CreateAnnouncement<'_> {
+    fn drop(&mut self) {
+        if !self.finished {
+            // Cancelled mid-create: whatever was sent may have made a task.
+            self.client
+                .end_create(&self.id, &self.model, CreateEnd::Unknown);
         }
     }
 }

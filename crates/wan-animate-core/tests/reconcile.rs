@@ -244,7 +244,116 @@ async fn tasks_in_the_journal_are_never_adopted_and_submits_are_journaled() {
     assert!(ids.contains("second"), "{ids:?}");
     let text = std::fs::read_to_string(&path).unwrap();
     assert!(!text.contains("SECRET123"));
-    assert_eq!(text.lines().count(), 2);
+    assert_eq!(journal.entries().unwrap().len(), 2, "two task lines");
+}
+
+/// Another process (sharing the journal) announced a create of the same model at the same
+/// moment and has not said how it ended: the one task of the window may be its, so it is not
+/// adopted by time; the error names it. Once that create says its task is recorded, the same
+/// situation adopts.
+#[tokio::test]
+async fn a_task_that_a_concurrent_create_may_have_made_is_not_adopted_by_time() {
+    for other_ended in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tasks.jsonl");
+        let clock = ManualClock::new();
+        let started = ms(clock.wall_now());
+        let mut lines = format!(
+            "{{\"create_intent\":\"999-a\",\"model\":\"{MIX}\",\"base_url\":\"https://dashscope.aliyuncs.com/api/v1\",\"pid\":999,\"started_at_unix_ms\":{started}}}\n"
+        );
+        if other_ended {
+            lines.push_str(&format!(
+                "{{\"create_intent\":\"999-a\",\"model\":\"{MIX}\",\"base_url\":\"https://dashscope.aliyuncs.com/api/v1\",\"pid\":999,\"started_at_unix_ms\":0,\"ended_at_unix_ms\":{},\"end\":\"nothing\"}}\n",
+                started + 500
+            ));
+        }
+        std::fs::write(&path, lines).unwrap();
+        let http = service(&clock, CreateFails::Hang, Duration::ZERO, |arrived, _| {
+            vec![entry("in-the-window", arrived + 100, "rid-w", "1")]
+        });
+        let c = client(&http, &clock).with_journal(TaskJournal::new(&path));
+        let result = c.submit(&request()).await;
+        if other_ended {
+            let task = result.unwrap();
+            assert_eq!(task.task_id, "in-the-window");
+            assert!(task.adopted);
+        } else {
+            let e = result.unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::SubmitOutcomeUnknown, "{e}");
+            assert!(e.task_may_exist());
+            let text = e.to_string();
+            assert!(
+                text.contains("in-the-window"),
+                "the candidate is named: {text}"
+            );
+            assert!(text.contains("other create"), "{text}");
+        }
+        // This submit's own announcement and its end are in the journal too.
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(
+            text.lines()
+                .filter(|l| l.contains("\"create_intent\""))
+                .count(),
+            if other_ended { 4 } else { 3 },
+            "{text}"
+        );
+    }
+}
+
+/// Two creates of one client at once, both failing ambiguously while exactly one task appears
+/// in their windows: neither adopts it by time (either could have made it).
+#[tokio::test]
+async fn two_concurrent_ambiguous_creates_of_one_process_do_not_take_each_others_task() {
+    let clock = ManualClock::new();
+    let arrived_at = Arc::new(Mutex::new(None::<i64>));
+    let seen = arrived_at.clone();
+    let c2 = clock.clone();
+    let http = MockHttp::new(move |req: &RecordedRequest| {
+        let now = ms(c2.wall_now());
+        match (req.method.as_str(), req.path()) {
+            ("POST", CREATE) => {
+                seen.lock().unwrap().get_or_insert(now);
+                // A 500 without a request id: only the time window can tell.
+                MockReply::json(
+                    500,
+                    r#"{"code":"InternalError","message":"An internal error has occured"}"#,
+                )
+            }
+            ("GET", "/api/v1/tasks") => {
+                let at = seen.lock().unwrap().unwrap_or(now);
+                page(&[entry("only-one", at + 100, "rid-1", "1")])
+            }
+            _ => MockReply::json(404, r#"{"code":"NotFound","message":"Not found!"}"#),
+        }
+    });
+    // Each exchange yields a few times first, so both creates are in flight before either
+    // answer arrives (as with two real connections).
+    let slow = wan_animate_core::http::http_client_fn(move |req| {
+        let http = http.clone();
+        async move {
+            tokio::task::yield_now().await;
+            wan_animate_core::http::HttpClient::send(&http, req).await
+        }
+    });
+    let config = ClientConfig::new("sk-test-SECRET123")
+        .with_retry(RetryPolicy::default().without_jitter())
+        .with_request_timeout(Duration::from_secs(30));
+    let c = Client::builder(config)
+        .shared_http_client(slow)
+        .sleep(clock.clone())
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let (r1, r2) = (request(), request());
+    let (a, b) = tokio::join!(c.submit(&r1), c.submit(&r2));
+    for r in [a, b] {
+        let e = match r {
+            Ok(t) => panic!("adopted {} ({:?})", t.task_id, t.adopted),
+            Err(e) => e,
+        };
+        assert_eq!(e.kind(), ErrorKind::SubmitOutcomeUnknown, "{e}");
+        assert!(e.to_string().contains("only-one"), "{e}");
+    }
 }
 
 #[tokio::test]
