@@ -26,7 +26,7 @@ use wan_animate_sim::{FaultPlan, Sim};
 
 const RUNS: usize = 12;
 const AT_ONCE: usize = 3;
-const SEED: u64 = 11;
+const SEED: u64 = 8;
 /// The whole test, simulator included.
 const BUDGET: Duration = Duration::from_secs(60);
 
@@ -139,10 +139,10 @@ fn runs_under_create_faults_never_end_with_another_runs_task_and_lose_none() {
     // and retried, which is tested elsewhere.
     let faults = FaultPlan::none()
         .with_seed(SEED)
-        .with_500(0.2)
+        .with_500(0.25)
         .with_503(0.05)
-        .with_drop_before(0.1)
-        .with_drop_after(0.15)
+        .with_drop_before(0.15)
+        .with_drop_after(0.2)
         .with_slow(0.1, Duration::from_millis(300))
         .on_routes(&["create"]);
     let sim = rt
@@ -337,8 +337,9 @@ fn runs_under_create_faults_never_end_with_another_runs_task_and_lose_none() {
     }
     assert!(
         broken.is_empty(),
-        "{} broken promises:\n- {}\n\nwhat the runs said:\n{report}",
+        "{} broken promises (faults injected: {:?}):\n- {}\n\nwhat the runs said:\n{report}",
         broken.len(),
+        sim.counters().faults,
         broken.join("\n- ")
     );
     let took = started.elapsed();
