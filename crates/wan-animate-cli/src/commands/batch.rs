@@ -205,3 +205,38 @@ fn finish(report: &Report) -> Result<(), Failure> {
         ),
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wan_animate_batch::ParkedDownload;
+
+    #[test]
+    fn a_parked_download_ends_the_run_with_the_local_io_code_naming_the_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = Ledger::open(&dir.path().join("batch.sqlite")).unwrap();
+        let mut report = report::report(&ledger).unwrap();
+        assert!(finish(&report).is_ok(), "nothing to do, nothing parked");
+        report.parked_downloads.push(ParkedDownload::new(
+            "a",
+            Some("t-1".into()),
+            "/out/a.mp4",
+            "could not save the download: /out/.a.mp4.part: No space left on device",
+        ));
+        let failure = finish(&report).err().unwrap();
+        assert_eq!(failure.exit.code(), 9);
+        assert!(
+            failure.message.contains("/out/a.mp4") && failure.message.contains("No space left"),
+            "{}",
+            failure.message
+        );
+        assert!(
+            failure
+                .hint
+                .as_deref()
+                .is_some_and(|h| h.contains("run the same command again")),
+            "{:?}",
+            failure.hint
+        );
+    }
+}
