@@ -10,7 +10,9 @@ use sha2::{Digest, Sha256};
 use wan_animate_core::download::DownloadOptions;
 use wan_animate_core::input::Input;
 use wan_animate_core::types::{CreateTaskRequest, EpochMillis, Model, TaskStatus, TaskSummary};
-use wan_animate_core::{ErrorKind, PollPolicy, ReconcileRequest, Reconciled, TaskEvent};
+use wan_animate_core::{
+    ErrorKind, PollPolicy, ReconcileRequest, Reconciled, TaskEvent, TaskOutcome,
+};
 
 use super::{BatchError, Shared, UploadKey};
 use crate::ledger::{JobRecord, JobState, JobUpdate, StoredUpload};
@@ -533,7 +535,9 @@ async fn poll(
         match event {
             Some(Ok(TaskEvent::Status { task, .. })) => {
                 let status = task.output.task_status.as_str().to_owned();
-                if rec.task_status.as_deref() != Some(status.as_str()) {
+                // An end is recorded once, by the transition that follows it.
+                let ended = TaskOutcome::from_response(&task).is_terminal();
+                if !ended && rec.task_status.as_deref() != Some(status.as_str()) {
                     shared
                         .record(
                             rec,

@@ -101,7 +101,7 @@ mod scheduler {
 
     /// A service where task `t-<n>` is created per create request, is RUNNING on its first
     /// query and then ends as `end` says; its video is [`VIDEO`].
-    fn service(end: &'static str) -> MockHttp {
+    fn service(end: &'static str, list: String) -> MockHttp {
         let created = Arc::new(AtomicUsize::new(0));
         let queried = Arc::new(std::sync::Mutex::new(HashMap::<String, usize>::new()));
         MockHttp::new(move |req| {
@@ -114,6 +114,9 @@ mod scheduler {
                         r#"{{"request_id":"r-{n}","output":{{"task_id":"t-{n}","task_status":"PENDING"}}}}"#
                     ),
                 );
+            }
+            if path == "/api/v1/tasks" {
+                return MockReply::json(200, &list);
             }
             if let Some(id) = path.strip_prefix("/api/v1/tasks/") {
                 let seen = {
@@ -159,10 +162,38 @@ mod scheduler {
         jobs: Vec<JobRecord>,
     }
 
+    fn list_of(tasks: &[(&str, i64)]) -> String {
+        let data: Vec<String> = tasks
+            .iter()
+            .map(|(id, created)| {
+                format!(
+                    r#"{{"task_id":"{id}","status":"RUNNING","model_name":"wan2.2-animate-mix","gmt_create":{created},"request_id":"r-{id}"}}"#
+                )
+            })
+            .collect();
+        format!(
+            r#"{{"total":{},"data":[{}],"total_page":1,"page_no":1,"page_size":100,"request_id":"l"}}"#,
+            tasks.len(),
+            data.join(",")
+        )
+    }
+
     async fn run_jobs(end: &'static str, ids: &[&str], disk_space: Option<u64>) -> Run {
         let dir = tempfile::tempdir().unwrap();
         let clock = ManualClock::new();
-        let http = service(end);
+        let http = service(end, list_of(&[]));
+        let ledger = Ledger::open(&dir.path().join("batch.sqlite")).unwrap();
+        run_on(dir, clock, http, ledger, ids, disk_space).await
+    }
+
+    async fn run_on(
+        dir: tempfile::TempDir,
+        clock: ManualClock,
+        http: MockHttp,
+        ledger: Ledger,
+        ids: &[&str],
+        disk_space: Option<u64>,
+    ) -> Run {
         let client = Client::builder(ClientConfig::new("sk-test"))
             .http_client(http.clone())
             .clock(clock.clone())
@@ -178,7 +209,6 @@ mod scheduler {
         opts.poll_interval = Duration::from_secs(3600);
         opts.disk_space = disk_space.map(|b| Arc::new(AtomicU64::new(b)));
         let ledger_path = dir.path().join("batch.sqlite");
-        let ledger = Ledger::open(&ledger_path).unwrap();
         let jobs: Vec<Job> = ids.iter().map(|id| job(id)).collect();
         let result = tokio::time::timeout(
             Duration::from_secs(60),
@@ -278,5 +308,67 @@ mod scheduler {
             .filter(|e| e.file_name().to_string_lossy().ends_with(".part"))
             .count();
         assert_eq!(parts, 1);
+    }
+
+    /// A ledger whose job `a` was recorded `submitting` a minute ago (the process died
+    /// around the create), against a task list holding `tasks` (id, ms after the send).
+    async fn resume_after_crash(tasks: &[(&str, i64)]) -> Run {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = ManualClock::new();
+        let sent = wall_ms(&SharedClock::new(clock.clone())) - 60_000;
+        let listed: Vec<(&str, i64)> = tasks.iter().map(|(id, at)| (*id, sent + at)).collect();
+        let http = service("SUCCEEDED", list_of(&listed));
+        let mut ledger = Ledger::open(&dir.path().join("batch.sqlite")).unwrap();
+        ledger.sync_jobs(&[job("a")], sent - 1000).unwrap();
+        let steps = [
+            Transition::new("a", JobState::Queued, JobState::Uploaded, sent).with_updates(vec![
+                JobUpdate::ImageUrl("https://x/p.jpg".into()),
+                JobUpdate::VideoUrl("https://x/v.mp4".into()),
+            ]),
+            Transition::new("a", JobState::Uploaded, JobState::Submitting, sent).with_updates(
+                vec![JobUpdate::SubmitStartedAt(sent), JobUpdate::Attempts(1)],
+            ),
+        ];
+        for r in ledger.apply(&steps) {
+            r.unwrap();
+        }
+        run_on(dir, clock, http, ledger, &["a"], None).await
+    }
+
+    #[tokio::test]
+    async fn a_crashed_create_is_reconciled_by_core_and_its_one_task_adopted() {
+        // "t-old" was created long before the send: never a candidate.
+        let run = resume_after_crash(&[("t-lost", 400), ("t-old", -3_600_000)]).await;
+        run.result.unwrap();
+        let a = &run.jobs[0];
+        assert_eq!(a.state, Some(JobState::Downloaded), "{a:?}");
+        assert_eq!(a.task_id.as_deref(), Some("t-lost"));
+        assert_eq!(run.http.count("POST", CREATE), 0, "never created again");
+        assert!(run.http.count("GET", "/api/v1/tasks") >= 1);
+    }
+
+    #[tokio::test]
+    async fn two_candidates_need_attention_listing_both_and_nothing_is_created() {
+        let run = resume_after_crash(&[("t-x", 300), ("t-y", 900)]).await;
+        run.result.unwrap();
+        let a = &run.jobs[0];
+        assert_eq!(a.state, Some(JobState::NeedsAttention), "{a:?}");
+        assert_eq!(a.error_kind.as_deref(), Some("submit_outcome_unknown"));
+        let message = a.error_message.as_deref().unwrap_or_default();
+        assert!(
+            message.contains("t-x") && message.contains("t-y"),
+            "{message}"
+        );
+        assert_eq!(run.http.count("POST", CREATE), 0);
+    }
+
+    #[tokio::test]
+    async fn a_settled_empty_scan_requeues_the_job_and_it_is_created_once() {
+        let run = resume_after_crash(&[]).await;
+        run.result.unwrap();
+        let a = &run.jobs[0];
+        assert_eq!(a.state, Some(JobState::Downloaded), "{a:?}");
+        assert_eq!(a.task_id.as_deref(), Some("t-1"));
+        assert_eq!(run.http.count("POST", CREATE), 1);
     }
 }
