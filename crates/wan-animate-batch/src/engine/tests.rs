@@ -371,4 +371,51 @@ mod scheduler {
         assert_eq!(a.task_id.as_deref(), Some("t-1"));
         assert_eq!(run.http.count("POST", CREATE), 1);
     }
+
+    #[tokio::test]
+    async fn a_task_created_seconds_before_the_send_is_never_adopted() {
+        // Another client's task of the same model, 30 s before this job's create was sent:
+        // outside core's window (seconds, in server time), so it is not this job's.
+        let run = resume_after_crash(&[("t-foreign", -30_000)]).await;
+        run.result.unwrap();
+        let a = &run.jobs[0];
+        assert_eq!(a.task_id.as_deref(), Some("t-1"), "{a:?}");
+        assert_eq!(a.state, Some(JobState::Downloaded));
+        assert_eq!(run.http.count("POST", CREATE), 1);
+    }
+
+    #[tokio::test]
+    async fn an_ambiguous_create_is_reconciled_by_its_request_id_and_an_unproven_task_needs_attention()
+     {
+        // The create answers 500 with a request id and creates nothing, while another
+        // client's task of the model appears in the list at that moment.
+        let dir = tempfile::tempdir().unwrap();
+        let clock = ManualClock::new();
+        let created_at = Arc::new(std::sync::Mutex::new(None::<i64>));
+        let wall = SharedClock::new(clock.clone());
+        let http = MockHttp::new(move |req| match req.path() {
+            CREATE => {
+                *created_at.lock().unwrap() = Some(wall_ms(&wall));
+                MockReply::json(
+                    500,
+                    r#"{"request_id":"r-bad","code":"InternalError","message":"try later"}"#,
+                )
+            }
+            "/api/v1/tasks" => {
+                let at = created_at.lock().unwrap().unwrap_or(0) + 200;
+                MockReply::json(200, &list_of(&[("t-other", at)]))
+            }
+            _ => MockReply::json(404, r#"{"code":"NotFound","message":"no"}"#),
+        });
+        let ledger = Ledger::open(&dir.path().join("batch.sqlite")).unwrap();
+        let run = run_on(dir, clock, http, ledger, &["a"], None).await;
+        run.result.unwrap();
+        let a = &run.jobs[0];
+        assert_eq!(a.state, Some(JobState::NeedsAttention), "{a:?}");
+        assert_eq!(a.task_id, None, "another request's task is never adopted");
+        assert_eq!(a.request_id.as_deref(), Some("r-bad"));
+        let message = a.error_message.as_deref().unwrap_or_default();
+        assert!(message.contains("t-other"), "{message}");
+        assert_eq!(run.http.count("POST", CREATE), 1, "never created again");
+    }
 }
