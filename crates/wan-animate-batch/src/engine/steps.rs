@@ -92,10 +92,14 @@ async fn drive_states(
 
 /// Sleeps the job's next back-off delay on the injected sleep, or less if the batch stops.
 async fn back_off(shared: &Shared, backoff: &mut Backoff) {
-    let delay = backoff.next_delay();
+    sleep_unless_stopped(shared, backoff.next_delay()).await;
+}
+
+/// Sleeps `d` on the injected sleep, or less if the batch stops meanwhile.
+async fn sleep_unless_stopped(shared: &Shared, d: Duration) {
     let mut stopped = shared.stop_signal.subscribe();
     tokio::select! {
-        _ = shared.sleep(delay) => {}
+        _ = shared.sleep(d) => {}
         _ = stopped.wait_for(|s| *s) => {}
     }
 }
@@ -319,6 +323,8 @@ async fn submit(
             vec![
                 JobUpdate::SubmitStartedAt(started),
                 JobUpdate::Attempts(attempts),
+                // An earlier attempt's failed request id says nothing about this attempt.
+                JobUpdate::RequestId(None),
             ],
             None,
         )
@@ -406,7 +412,11 @@ async fn reconcile(
     // The task list may lag a create: the first look is taken once the create is settled.
     let wait = sent_ms.saturating_add(settle.as_millis() as i64) - shared.now_ms();
     if wait > 0 {
-        shared.sleep(Duration::from_millis(wait as u64)).await;
+        sleep_unless_stopped(shared, Duration::from_millis(wait as u64)).await;
+        if shared.stopped() {
+            give_back(shared, &model, held);
+            return Ok(());
+        }
     }
     let known = shared.ledger.call(|s| s.known_task_ids()).await??;
     shared
