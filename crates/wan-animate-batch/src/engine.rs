@@ -9,11 +9,15 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+#[cfg(test)]
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use tokio::sync::Semaphore;
 use wan_animate_core::Client;
+use wan_animate_core::rt::{SharedClock, SharedSleep, SystemClock};
 use wan_animate_core::types::EpochMillis;
 
 use crate::endpoint::EndpointIdentity;
@@ -23,7 +27,7 @@ use crate::ledger::{
 use crate::lock::lock_path;
 use crate::manifest::{self, Job, ManifestError};
 use crate::rate::RateLimiter;
-use crate::report::{REPORT_FILES, Report, report, write_reports};
+use crate::report::{ParkedDownload, REPORT_FILES, Report, report, write_reports};
 use crate::store::LedgerThread;
 
 /// How a batch runs.
@@ -36,7 +40,10 @@ pub struct BatchOptions {
     pub ledger: Option<PathBuf>,
     /// Task creations per second (the documented limit: 5).
     pub create_per_sec: f64,
-    /// Task queries per second, shared by every job (the documented limit: 20).
+    /// Task queries per second, shared by every job (the documented limit: 20). The engine
+    /// polls through the client it is given, so this budget is the client's: build it with
+    /// `Client::builder(..).task_api_rate(opts.task_api_per_sec)` (the CLI does). The
+    /// engine has no query limiter of its own.
     pub task_api_per_sec: f64,
     /// Concurrent uploads.
     pub max_uploads: usize,
@@ -59,6 +66,16 @@ pub struct BatchOptions {
     /// Jobs worked on at once, taken in manifest order. The others wait without cost, so
     /// a 10,000-job batch starts as fast as a 10-job one.
     pub max_active_jobs: usize,
+    /// The clock of the scheduler (creation pacing, settle delays, ledger timestamps). Give
+    /// it the client's clock (default: the system clock).
+    pub clock: SharedClock,
+    /// How the scheduler sleeps (creation pacing, retry back-off, settle delays). Give it
+    /// the client's sleep (default: tokio's timer).
+    pub sleep: SharedSleep,
+    /// Simulated free disk space for downloads (bytes left; core's
+    /// `DownloadOptions::with_disk_space`): a seam of this crate's tests.
+    #[cfg(test)]
+    pub(crate) disk_space: Option<Arc<AtomicU64>>,
 }
 
 impl BatchOptions {
@@ -77,7 +94,20 @@ impl BatchOptions {
             endpoint: None,
             allow_endpoint_change: false,
             max_active_jobs: 256,
+            clock: SharedClock::new(SystemClock),
+            sleep: SharedSleep::new(wan_animate_core::rt::TokioSleep),
+            #[cfg(test)]
+            disk_space: None,
         }
+    }
+
+    /// Runs the scheduler on an injected clock and sleep: pass the client's, so that the
+    /// whole run (the client's waits and the scheduler's pacing) shares one notion of time,
+    /// for example core's `test_util::ManualClock` in tests.
+    pub fn with_time(mut self, clock: SharedClock, sleep: SharedSleep) -> Self {
+        self.clock = clock;
+        self.sleep = sleep;
+        self
     }
 
     /// Sets the endpoint identity checked against the ledger.
@@ -186,13 +216,18 @@ struct Shared {
     ledger: LedgerThread,
     opts: BatchOptions,
     creates: RateLimiter,
-    queries: RateLimiter,
     uploads: Semaphore,
     /// Per model: serializes submissions (so a crash leaves at most one ambiguous create per
     /// model, which reconciliation can identify) and bounds unfinished tasks.
     submit_locks: HashMap<String, tokio::sync::Mutex<()>>,
     in_flight: HashMap<String, Arc<Semaphore>>,
     fatal: Mutex<Option<wan_animate_core::Error>>,
+    /// Raised when the batch stops, so that waits in progress end at once.
+    stop_signal: tokio::sync::watch::Sender<bool>,
+    /// Downloads parked on a local I/O failure (the task is safe for 24 h).
+    parked: Mutex<Vec<ParkedDownload>>,
+    /// Whether the one warning about parked downloads was given.
+    warned_parked: AtomicBool,
     upload_serial: tokio::sync::Mutex<()>,
     upload_memo: Mutex<HashMap<UploadKey, (String, i64)>>,
     /// Preflight verdicts per (file, size, mtime): a file shared by many jobs is probed once.
@@ -201,11 +236,21 @@ struct Shared {
     summary: Mutex<Summary>,
 }
 
-fn now_ms() -> i64 {
-    EpochMillis::from_system_time(SystemTime::now()).as_millis()
+fn wall_ms(clock: &SharedClock) -> i64 {
+    EpochMillis::from_system_time(clock.wall_now()).as_millis()
 }
 
 impl Shared {
+    /// Wall-clock milliseconds on the injected clock.
+    fn now_ms(&self) -> i64 {
+        wall_ms(&self.opts.clock)
+    }
+
+    /// Sleeps on the injected sleep.
+    async fn sleep(&self, d: Duration) {
+        self.opts.sleep.sleep(d).await
+    }
+
     /// Records `rec -> to` in the ledger (compare-and-set on the state `rec` is in), then
     /// in memory. Returns once durable.
     async fn record(
@@ -216,7 +261,8 @@ impl Shared {
         detail: Option<&str>,
     ) -> Result<(), BatchError> {
         let from = rec.state();
-        let mut t = Transition::new(rec.job_id.clone(), from, to, now_ms()).with_updates(updates);
+        let mut t =
+            Transition::new(rec.job_id.clone(), from, to, self.now_ms()).with_updates(updates);
         if let Some(d) = detail {
             t = t.with_detail(d);
         }
@@ -313,8 +359,7 @@ pub async fn run_with_ledger(
     let shared = Arc::new(Shared {
         client,
         ledger: LedgerThread::spawn(store),
-        creates: RateLimiter::new(opts.create_per_sec),
-        queries: RateLimiter::new(opts.task_api_per_sec),
+        creates: RateLimiter::new(opts.create_per_sec, opts.clock.clone(), opts.sleep.clone()),
         uploads: Semaphore::new(opts.max_uploads.max(1)),
         submit_locks: models
             .iter()
@@ -330,6 +375,9 @@ pub async fn run_with_ledger(
             })
             .collect(),
         fatal: Mutex::new(None),
+        stop_signal: tokio::sync::watch::Sender::new(false),
+        parked: Mutex::new(Vec::new()),
+        warned_parked: AtomicBool::new(false),
         upload_serial: tokio::sync::Mutex::new(()),
         upload_memo: Mutex::new(HashMap::new()),
         preflight_memo: Mutex::new(HashSet::new()),
@@ -381,7 +429,8 @@ pub async fn run_with_ledger(
     if let Some(e) = ledger_refused {
         return Err(BatchError::Ledger(e));
     }
-    let report = shared.ledger.call(|s| report(s)).await??;
+    let mut report = shared.ledger.call(|s| report(s)).await??;
+    report.parked_downloads = shared.parked.lock().map(|p| p.clone()).unwrap_or_default();
     write_reports(&shared.opts.out_dir, &report).map_err(BatchError::Io)?;
     Ok(report)
 }
@@ -424,7 +473,7 @@ fn prelude(
             files: clobbered,
         });
     }
-    let records = store.sync_jobs(jobs, now_ms())?;
+    let records = store.sync_jobs(jobs, wall_ms(&opts.clock))?;
     let summary = store.summary()?;
     let known = store.known_task_ids()?;
     Ok((records, summary, known))

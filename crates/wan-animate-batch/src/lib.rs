@@ -30,4 +30,4 @@ pub mod store;
 
 pub use endpoint::EndpointIdentity;
 pub use engine::{BatchError, BatchOptions, run, run_with_ledger};
-pub use report::{JobReport, Report};
+pub use report::{JobReport, ParkedDownload, Report};

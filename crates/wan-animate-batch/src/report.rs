@@ -52,6 +52,41 @@ pub struct Report {
     pub endpoint: Option<EndpointIdentity>,
     /// Every job.
     pub jobs: Vec<JobReport>,
+    /// Downloads this run could not write (local I/O: disk full, permission denied). Their
+    /// jobs stay `succeeded`, their part files are kept, and the task's result stays
+    /// downloadable for 24 h after creation: fix the cause and run the same command again.
+    pub parked_downloads: Vec<ParkedDownload>,
+}
+
+/// A download parked on a local I/O failure.
+#[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
+pub struct ParkedDownload {
+    /// Manifest id.
+    pub job_id: String,
+    /// The task (its result is downloadable for 24 h after creation).
+    pub task_id: Option<String>,
+    /// Where the video was to be written.
+    pub path: String,
+    /// What failed, in full.
+    pub error: String,
+}
+
+impl ParkedDownload {
+    /// A parked download of `job_id` to `path`.
+    pub fn new(
+        job_id: impl Into<String>,
+        task_id: Option<String>,
+        path: impl Into<String>,
+        error: impl Into<String>,
+    ) -> Self {
+        Self {
+            job_id: job_id.into(),
+            task_id,
+            path: path.into(),
+            error: error.into(),
+        }
+    }
 }
 
 /// The report of a ledger, as `batch status` shows it.
@@ -97,6 +132,7 @@ pub fn report(ledger: &dyn LedgerStore) -> Result<Report, LedgerError> {
         billed_seconds_by_mode: by_mode,
         endpoint: ledger.endpoint()?,
         jobs,
+        parked_downloads: Vec::new(),
     })
 }
 
@@ -144,28 +180,4 @@ pub fn write_reports(dir: &Path, report: &Report) -> std::io::Result<()> {
         .map_err(std::io::Error::other)?;
     }
     w.flush()
-}
-
-/// An error kind as the CLI's JSON spells it: snake_case (`QuotaOrBilling` ->
-/// `quota_or_billing`). One helper until core offers `ErrorKind::as_str`.
-///
-/// ```
-/// use wan_animate_core::ErrorKind;
-/// assert_eq!(wan_animate_batch::report::kind_name(ErrorKind::QuotaOrBilling), "quota_or_billing");
-/// assert_eq!(wan_animate_batch::report::kind_name(ErrorKind::SubmitOutcomeUnknown), "submit_outcome_unknown");
-/// ```
-pub fn kind_name(kind: wan_animate_core::ErrorKind) -> String {
-    let camel = format!("{kind:?}");
-    let mut out = String::with_capacity(camel.len() + 4);
-    for (i, c) in camel.chars().enumerate() {
-        if c.is_ascii_uppercase() {
-            if i > 0 {
-                out.push('_');
-            }
-            out.push(c.to_ascii_lowercase());
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }

@@ -1,22 +1,24 @@
 //! The steps of one job: upload, submit (write-ahead), reconcile, poll, download. Each
 //! step starts from the job's in-memory record and ends with one recorded transition.
 
-use std::collections::HashSet;
 use std::path::Path;
-use std::time::Duration;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, UNIX_EPOCH};
 
+use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
-use wan_animate_core::ErrorKind;
 use wan_animate_core::download::DownloadOptions;
 use wan_animate_core::input::Input;
-use wan_animate_core::types::{
-    CreateTaskRequest, EpochMillis, ListTasksQuery, ListTime, Model, TaskStatus,
+use wan_animate_core::types::{CreateTaskRequest, EpochMillis, Model, TaskStatus, TaskSummary};
+use wan_animate_core::{
+    ErrorKind, PollPolicy, ReconcileRequest, Reconciled, TaskEvent, TaskOutcome,
 };
 
-use super::{BatchError, Shared, UploadKey, now_ms};
+use super::{BatchError, Shared, UploadKey};
 use crate::ledger::{JobRecord, JobState, JobUpdate, StoredUpload};
 use crate::manifest::{Job, MediaSource};
-use crate::report::kind_name;
+use crate::rate::Backoff;
+use crate::report::ParkedDownload;
 
 /// Takes one job from its recorded state to a final one.
 pub(super) async fn drive(shared: &Shared, job: Job, mut rec: JobRecord) -> Result<(), BatchError> {
@@ -60,19 +62,45 @@ async fn drive_states(
     rec: &mut JobRecord,
     held: &mut bool,
 ) -> Result<(), BatchError> {
+    // One back-off per job: a step that keeps failing transiently is retried after 1 s,
+    // 2 s, 4 s, ... up to a minute; any progress starts it again at 1 s.
+    let mut backoff = Backoff::default();
     loop {
         if shared.stopped() {
             return Ok(());
         }
+        let before = (rec.state(), rec.task_status.clone());
         match rec.state() {
             s if s.is_final() => return Ok(()),
-            JobState::Queued => upload(shared, job, rec).await?,
-            JobState::Uploaded => submit(shared, job, rec, held).await?,
-            JobState::Submitting => reconcile(shared, job, rec, held).await?,
-            JobState::Submitted => poll(shared, job, rec, held).await?,
-            JobState::Succeeded => download(shared, job, rec).await?,
+            JobState::Queued => upload(shared, job, rec, &mut backoff).await?,
+            JobState::Uploaded => submit(shared, job, rec, held, &mut backoff).await?,
+            JobState::Submitting => reconcile(shared, job, rec, held, &mut backoff).await?,
+            JobState::Submitted => poll(shared, job, rec, held, &mut backoff).await?,
+            JobState::Succeeded => {
+                if download(shared, job, rec, &mut backoff).await? == Download::Parked {
+                    // Stays `succeeded`: not tried again in this run, resumed by the next.
+                    return Ok(());
+                }
+            }
             _ => return Ok(()),
         }
+        if (rec.state(), rec.task_status.clone()) != before {
+            backoff.reset();
+        }
+    }
+}
+
+/// Sleeps the job's next back-off delay on the injected sleep, or less if the batch stops.
+async fn back_off(shared: &Shared, backoff: &mut Backoff) {
+    sleep_unless_stopped(shared, backoff.next_delay()).await;
+}
+
+/// Sleeps `d` on the injected sleep, or less if the batch stops meanwhile.
+async fn sleep_unless_stopped(shared: &Shared, d: Duration) {
+    let mut stopped = shared.stop_signal.subscribe();
+    tokio::select! {
+        _ = shared.sleep(d) => {}
+        _ = stopped.wait_for(|s| *s) => {}
     }
 }
 
@@ -86,9 +114,9 @@ async fn fail_job(
             rec,
             JobState::Failed,
             vec![
-                JobUpdate::ErrorKind(kind_name(e.kind())),
+                JobUpdate::ErrorKind(e.kind().as_str().to_owned()),
                 JobUpdate::ErrorCode(e.code().map(str::to_owned)),
-                JobUpdate::ErrorMessage(e.to_string()),
+                JobUpdate::ErrorMessage(e.full_message()),
                 JobUpdate::RequestId(e.request_id().map(str::to_owned)),
             ],
             Some("failed"),
@@ -108,9 +136,16 @@ fn stop(shared: &Shared, e: wan_animate_core::Error) {
     if let Ok(mut f) = shared.fatal.lock() {
         f.get_or_insert(e);
     }
+    // Waits and back-offs in progress end now.
+    shared.stop_signal.send_replace(true);
 }
 
-async fn upload(shared: &Shared, job: &Job, rec: &mut JobRecord) -> Result<(), BatchError> {
+async fn upload(
+    shared: &Shared,
+    job: &Job,
+    rec: &mut JobRecord,
+    backoff: &mut Backoff,
+) -> Result<(), BatchError> {
     let mut urls = Vec::new();
     for (source, kind) in [
         (&job.image, wan_animate_media::MediaKind::Image),
@@ -133,7 +168,8 @@ async fn upload(shared: &Shared, job: &Job, rec: &mut JobRecord) -> Result<(), B
                         return Ok(());
                     }
                     Err(e) if e.is_transient() => {
-                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        tracing::warn!(job = %job.id, error = %e, "upload failed; will retry");
+                        back_off(shared, backoff).await;
                         return Ok(()); // stays queued; tried again
                     }
                     Err(e) => return fail_job(shared, rec, &e).await,
@@ -208,7 +244,7 @@ async fn upload_cached(
             .lock()
             .ok()
             .and_then(|m| m.get(&key).cloned())
-            .filter(|(_, expires)| *expires > now_ms() + margin)
+            .filter(|(_, expires)| *expires > shared.now_ms() + margin)
             .map(|(url, _)| url)
     };
     // Fast path: in memory, no lock, no ledger round trip.
@@ -219,10 +255,10 @@ async fn upload_cached(
     if let Some(url) = memo(shared) {
         return Ok(url);
     }
-    let (l, m) = (local.clone(), model.as_str().to_owned());
+    let (l, m, now) = (local.clone(), model.as_str().to_owned(), shared.now_ms());
     if let Ok(Ok(Some(url))) = shared
         .ledger
-        .call(move |s| s.cached_upload(&l, &m, size, mtime, now_ms(), margin))
+        .call(move |s| s.cached_upload(&l, &m, size, mtime, now, margin))
         .await
     {
         return Ok(url);
@@ -254,6 +290,7 @@ async fn submit(
     job: &Job,
     rec: &mut JobRecord,
     held: &mut bool,
+    backoff: &mut Backoff,
 ) -> Result<(), BatchError> {
     let model = job.model.as_str().to_owned();
     // A slot for an unfinished task of this model; kept until the job's task ends.
@@ -277,7 +314,7 @@ async fn submit(
     }
     shared.creates.acquire().await;
     // Recorded before the request: a crash from here on is reconciled, never resubmitted blindly.
-    let started = now_ms();
+    let started = shared.now_ms();
     let attempts = rec.attempts + 1;
     shared
         .record(
@@ -286,6 +323,8 @@ async fn submit(
             vec![
                 JobUpdate::SubmitStartedAt(started),
                 JobUpdate::Attempts(attempts),
+                // An earlier attempt's failed request id says nothing about this attempt.
+                JobUpdate::RequestId(None),
             ],
             None,
         )
@@ -328,6 +367,9 @@ async fn submit(
                 // batch made, decides (adopt, retry when provably nothing was made, or ask).
                 ErrorKind::SubmitOutcomeUnknown => {
                     tracing::warn!(job = %job.id, error = %e, "ambiguous create; reconciling with the ledger");
+                    // The failed answer's request id, if any, narrows the reconciliation to
+                    // that request's task; written with the job's next transition.
+                    rec.request_id = e.request_id().map(str::to_owned);
                     Ok(())
                 }
                 // Throttled or unreachable after retries, with nothing created: try again later.
@@ -340,7 +382,8 @@ async fn submit(
                             Some("not created; will retry"),
                         )
                         .await?;
-                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    tracing::warn!(job = %job.id, error = %e, "create failed (nothing was created); will retry");
+                    back_off(shared, backoff).await;
                     Ok(())
                 }
                 _ => fail_job(shared, rec, &e).await,
@@ -349,222 +392,262 @@ async fn submit(
     }
 }
 
-/// A job recorded as `submitting` with no task id: the process died around the create.
+/// A job recorded as `submitting` with no task id: the process died around the create, or
+/// the create failed ambiguously. Core's reconciliation decides, with every task id the
+/// ledger knows excluded: adopt the one task provably this request's, re-queue only when a
+/// complete, settled scan shows nothing of the model in the window, and otherwise ask a
+/// person (docs/adr/0007).
 async fn reconcile(
     shared: &Shared,
     job: &Job,
     rec: &mut JobRecord,
     held: &mut bool,
+    backoff: &mut Backoff,
 ) -> Result<(), BatchError> {
     let model = job.model.as_str().to_owned();
     acquire_slot(shared, &model, held).await?;
     let _serial = shared.submit_locks[&model].lock().await;
-    let sent = rec.submit_started_at.unwrap_or_else(now_ms);
-    let settle_ms = shared.opts.reconcile_settle.as_millis() as i64;
-    let wait = sent + settle_ms - now_ms();
+    let sent_ms = rec.submit_started_at.unwrap_or_else(|| shared.now_ms());
+    let settle = shared.opts.reconcile_settle;
+    // The task list may lag a create: the first look is taken once the create is settled.
+    let wait = sent_ms.saturating_add(settle.as_millis() as i64) - shared.now_ms();
     if wait > 0 {
-        tokio::time::sleep(Duration::from_millis(wait as u64)).await;
-    }
-    let query = ListTasksQuery::new()
-        .with_model_name(model.clone())
-        .with_start_time(ListTime::from_unix_millis(sent - 10 * 60_000))
-        .with_end_time(ListTime::from_unix_millis(now_ms() + 10 * 60_000))
-        .with_page_size(100);
-    let mut tasks = Vec::new();
-    {
-        use futures_util::StreamExt;
-        let mut stream = std::pin::pin!(shared.client.list_all(query));
-        while let Some(t) = stream.next().await {
-            match t {
-                Ok(t) => tasks.push(t),
-                Err(e) => {
-                    give_back(shared, &model, held);
-                    if is_fatal(e.kind()) {
-                        stop(shared, e);
-                    } else {
-                        tokio::time::sleep(Duration::from_secs(1)).await;
-                    }
-                    return Ok(());
-                }
-            }
+        sleep_unless_stopped(shared, Duration::from_millis(wait as u64)).await;
+        if shared.stopped() {
+            give_back(shared, &model, held);
+            return Ok(());
         }
     }
-    let known: HashSet<String> = shared
-        .ledger
-        .call(|s| s.known_task_ids())
-        .await??
-        .into_iter()
-        .collect();
-    let found = wan_animate_core::reconcile_candidates(
-        &tasks,
-        &model,
-        sent - 60_000,
-        now_ms() + 60_000,
-        &known,
-    );
-    match found.as_slice() {
-        [one] => {
-            shared.client.remember_task_ids([one.task_id.as_str()]);
-            let (id, status, request) = (
-                one.task_id.clone(),
-                one.status.as_str().to_owned(),
-                one.request_id.clone(),
-            );
+    let known = shared.ledger.call(|s| s.known_task_ids()).await??;
+    shared
+        .client
+        .remember_task_ids(known.iter().map(String::as_str));
+    let sent_at = UNIX_EPOCH + Duration::from_millis(sent_ms.max(0) as u64);
+    // After a crash the failure time is unknown: the request had certainly ended by then.
+    let failed_at = sent_at + shared.client.config().request_timeout();
+    let mut request = ReconcileRequest::new(model.clone(), sent_at, failed_at).with_settle(settle);
+    if let Some(id) = &rec.request_id {
+        request = request.with_request_id(id.clone());
+    }
+    let found = match shared.client.reconcile_create(&request).await {
+        Ok(found) => found,
+        Err(e) => {
+            give_back(shared, &model, held);
+            if is_fatal(e.kind()) {
+                stop(shared, e);
+            } else {
+                tracing::warn!(job = %job.id, error = %e, "reconciliation failed; will retry");
+                back_off(shared, backoff).await;
+            }
+            return Ok(());
+        }
+    };
+    let attention = |tasks: &[TaskSummary], what: &str| {
+        let ids: Vec<&str> = tasks.iter().map(|t| t.task_id.as_str()).collect();
+        format!(
+            "an interrupted create may have made {what} {ids:?}; check them (wan-animate status TASK_ID) and give this job a new id if none is it"
+        )
+    };
+    match found {
+        Reconciled::Adopted(task) => {
             shared
                 .record(
                     rec,
                     JobState::Submitted,
                     vec![
-                        JobUpdate::TaskId(id),
-                        JobUpdate::TaskStatus(status),
-                        JobUpdate::SubmitRequestId(request),
+                        JobUpdate::TaskId(task.task_id.clone()),
+                        JobUpdate::TaskStatus(task.status.as_str().to_owned()),
+                        JobUpdate::SubmitRequestId(task.request_id.clone()),
+                        JobUpdate::RequestId(rec.request_id.clone()),
                     ],
-                    Some("adopted on resume"),
+                    Some("adopted after an interrupted create"),
                 )
                 .await
         }
-        [] => {
-            // Submissions are serialized per model and every created task is recorded, so a
-            // create that left no task in the list never reached the service.
+        Reconciled::NothingFound { unproven } if unproven.is_empty() => {
+            // Submissions are serialized per model and every created task is recorded: a
+            // settled, complete scan with nothing of the model in the window means the create
+            // never reached the service.
             give_back(shared, &model, held);
             shared
                 .record(
                     rec,
                     JobState::Uploaded,
-                    vec![],
+                    vec![JobUpdate::RequestId(rec.request_id.clone())],
                     Some("no task was created before the interruption"),
                 )
                 .await
         }
-        many => {
+        Reconciled::NothingFound { unproven } => {
             give_back(shared, &model, held);
-            let ids: Vec<&str> = many.iter().map(|t| t.task_id.as_str()).collect();
-            let message = format!(
-                "an interrupted create may have made one of {ids:?}; check them and give this job a new id if none is it"
-            );
-            shared
-                .record(
-                    rec,
-                    JobState::NeedsAttention,
-                    vec![
-                        JobUpdate::ErrorKind(kind_name(ErrorKind::SubmitOutcomeUnknown)),
-                        JobUpdate::ErrorMessage(message),
-                    ],
-                    Some("ambiguous on resume"),
-                )
-                .await
+            let message = attention(&unproven, "a task it cannot prove its own, one of");
+            needs_attention(shared, rec, message).await
+        }
+        Reconciled::Ambiguous { candidates } => {
+            give_back(shared, &model, held);
+            let message = attention(&candidates, "one of");
+            needs_attention(shared, rec, message).await
+        }
+        _ => {
+            give_back(shared, &model, held);
+            let message = "the outcome of an interrupted create is unknown; check the task list and give this job a new id if no task is it".to_owned();
+            needs_attention(shared, rec, message).await
         }
     }
 }
 
+async fn needs_attention(
+    shared: &Shared,
+    rec: &mut JobRecord,
+    message: String,
+) -> Result<(), BatchError> {
+    shared
+        .record(
+            rec,
+            JobState::NeedsAttention,
+            vec![
+                JobUpdate::ErrorKind(ErrorKind::SubmitOutcomeUnknown.as_str().to_owned()),
+                JobUpdate::ErrorMessage(message),
+                JobUpdate::RequestId(rec.request_id.clone()),
+            ],
+            Some("outcome of the create unknown"),
+        )
+        .await
+}
+
+/// Waits for the job's task through core (`Client::watch_with`): every status change is
+/// recorded, the end is mapped by core ([`wan_animate_core::TaskOutcome`]), and the queries
+/// are paced by the client's task-API budget, shared by every job.
 async fn poll(
     shared: &Shared,
     job: &Job,
     rec: &mut JobRecord,
     held: &mut bool,
+    backoff: &mut Backoff,
 ) -> Result<(), BatchError> {
     let model = job.model.as_str().to_owned();
     acquire_slot(shared, &model, held).await?;
     let task_id = rec.task_id.clone().unwrap_or_default();
+    let interval = shared.opts.poll_interval;
+    let policy = PollPolicy::default()
+        .with_initial_delay(interval)
+        .with_multiplier(1.0)
+        .with_max_delay(interval);
+    let mut stopped = shared.stop_signal.subscribe();
+    let mut events = std::pin::pin!(shared.client.watch_with(&task_id, &policy));
     loop {
-        if shared.stopped() {
-            return Ok(());
-        }
-        shared.queries.acquire().await;
-        match shared.client.get(&task_id).await {
-            Ok(task) => {
-                let o = &task.output;
-                let status = o.task_status.as_str().to_owned();
-                match &o.task_status {
-                    TaskStatus::Succeeded => {
-                        give_back(shared, &model, held);
-                        let duration = task.usage.as_ref().and_then(|u| u.video_duration);
-                        let ratio = task
-                            .usage
-                            .as_ref()
-                            .and_then(|u| u.video_ratio.as_ref())
-                            .map(|r| r.as_str().to_owned());
-                        return shared
-                            .record(
-                                rec,
-                                JobState::Succeeded,
-                                vec![
-                                    JobUpdate::TaskStatus(status),
-                                    JobUpdate::VideoDuration(duration),
-                                    JobUpdate::VideoRatio(ratio),
-                                    JobUpdate::ResultUrl(o.video_url().map(str::to_owned)),
-                                ],
-                                None,
-                            )
-                            .await;
-                    }
-                    TaskStatus::Failed | TaskStatus::Canceled | TaskStatus::Unknown => {
-                        give_back(shared, &model, held);
-                        let to = match o.task_status {
-                            TaskStatus::Failed => JobState::Failed,
-                            TaskStatus::Canceled => JobState::Canceled,
-                            _ => JobState::Unknown,
-                        };
-                        let kind = match o.task_status {
-                            TaskStatus::Failed => kind_name(
-                                match wan_animate_core::classify(None, o.code.as_deref()) {
-                                    k @ (ErrorKind::ContentModeration
-                                    | ErrorKind::InvalidInput
-                                    | ErrorKind::QuotaOrBilling) => k,
-                                    _ => ErrorKind::TaskFailed,
-                                },
-                            ),
-                            TaskStatus::Canceled => kind_name(ErrorKind::TaskCanceled),
-                            _ => kind_name(ErrorKind::TaskUnknown),
-                        };
-                        return shared
-                            .record(
-                                rec,
-                                to,
-                                vec![
-                                    JobUpdate::TaskStatus(status),
-                                    JobUpdate::ErrorKind(kind),
-                                    JobUpdate::ErrorCode(o.code.clone()),
-                                    JobUpdate::ErrorMessage(o.message.clone().unwrap_or_default()),
-                                    JobUpdate::RequestId(task.request_id.clone()),
-                                ],
-                                None,
-                            )
-                            .await;
-                    }
-                    _ => {
-                        if rec.task_status.as_deref() != Some(status.as_str()) {
-                            shared
-                                .record(
-                                    rec,
-                                    JobState::Submitted,
-                                    vec![JobUpdate::TaskStatus(status)],
-                                    None,
-                                )
-                                .await?;
-                        }
-                    }
+        let event = tokio::select! {
+            biased;
+            // The batch stopped: the job stays `submitted`, resumed by the next run.
+            _ = stopped.wait_for(|s| *s) => return Ok(()),
+            event = events.next() => event,
+        };
+        match event {
+            Some(Ok(TaskEvent::Status { task, .. })) => {
+                let status = task.output.task_status.as_str().to_owned();
+                // An end is recorded once, by the transition that follows it.
+                let ended = TaskOutcome::from_response(&task).is_terminal();
+                if !ended && rec.task_status.as_deref() != Some(status.as_str()) {
+                    shared
+                        .record(
+                            rec,
+                            JobState::Submitted,
+                            vec![JobUpdate::TaskStatus(status)],
+                            None,
+                        )
+                        .await?;
                 }
             }
-            Err(e) if is_fatal(e.kind()) => {
-                stop(shared, e);
+            Some(Ok(TaskEvent::Finished(task))) => {
+                give_back(shared, &model, held);
+                let o = &task.output;
+                let duration = task.usage.as_ref().and_then(|u| u.video_duration);
+                let ratio = task
+                    .usage
+                    .as_ref()
+                    .and_then(|u| u.video_ratio.as_ref())
+                    .map(|r| r.as_str().to_owned());
+                return shared
+                    .record(
+                        rec,
+                        JobState::Succeeded,
+                        vec![
+                            JobUpdate::TaskStatus(o.task_status.as_str().to_owned()),
+                            JobUpdate::VideoDuration(duration),
+                            JobUpdate::VideoRatio(ratio),
+                            JobUpdate::ResultUrl(o.video_url().map(str::to_owned)),
+                        ],
+                        None,
+                    )
+                    .await;
+            }
+            Some(Ok(_)) => {}
+            Some(Err(e)) => {
+                // The task ended badly (core's mapping: an `Arrearage` failure is
+                // quota_or_billing here as everywhere).
+                let ended = match e.last_status() {
+                    Some(TaskStatus::Failed) => Some(JobState::Failed),
+                    Some(TaskStatus::Canceled) => Some(JobState::Canceled),
+                    Some(TaskStatus::Unknown) => Some(JobState::Unknown),
+                    _ => None,
+                };
+                if let (Some(to), false) = (ended, e.kind() == ErrorKind::Timeout) {
+                    give_back(shared, &model, held);
+                    let status = e.last_status().map(|s| s.as_str().to_owned());
+                    let mut updates = vec![
+                        JobUpdate::ErrorKind(e.kind().as_str().to_owned()),
+                        JobUpdate::ErrorCode(e.code().map(str::to_owned)),
+                        JobUpdate::ErrorMessage(e.full_message()),
+                        JobUpdate::RequestId(e.request_id().map(str::to_owned)),
+                    ];
+                    if let Some(status) = status {
+                        updates.insert(0, JobUpdate::TaskStatus(status));
+                    }
+                    return shared.record(rec, to, updates, None).await;
+                }
+                if is_fatal(e.kind()) {
+                    stop(shared, e);
+                    return Ok(());
+                }
+                tracing::warn!(job = %job.id, error = %e, "querying the task failed; will retry");
+                back_off(shared, backoff).await;
+                return Ok(()); // still `submitted`: the wait starts again
+            }
+            None => {
+                // A wait always ends with `Finished` or an error; if not, look again later.
+                back_off(shared, backoff).await;
                 return Ok(());
             }
-            Err(e) => tracing::warn!(job = %job.id, error = %e, "query failed; will retry"),
         }
-        tokio::time::sleep(shared.opts.poll_interval).await;
     }
 }
 
-async fn download(shared: &Shared, job: &Job, rec: &mut JobRecord) -> Result<(), BatchError> {
+/// What a download step did.
+#[derive(Debug, PartialEq, Eq)]
+enum Download {
+    /// Recorded a transition, or will be tried again.
+    Progressed,
+    /// Could not write locally: parked until the next run.
+    Parked,
+}
+
+async fn download(
+    shared: &Shared,
+    job: &Job,
+    rec: &mut JobRecord,
+    backoff: &mut Backoff,
+) -> Result<Download, BatchError> {
     let dest = shared.opts.out_dir.join(&job.output);
-    if let Some(dir) = dest.parent() {
-        std::fs::create_dir_all(dir).map_err(BatchError::Io)?;
+    if let Some(dir) = dest.parent()
+        && let Err(e) = std::fs::create_dir_all(dir)
+    {
+        let e = wan_animate_core::Error::local_io("create the output directory", dir, e);
+        return park(shared, job, rec, &dest, &e);
     }
     let url = match &rec.result_url {
         Some(u) => u.clone(),
         None => {
-            return shared
+            shared
                 .record(
                     rec,
                     JobState::Failed,
@@ -573,21 +656,30 @@ async fn download(shared: &Shared, job: &Job, rec: &mut JobRecord) -> Result<(),
                     )],
                     None,
                 )
-                .await;
+                .await?;
+            return Ok(Download::Progressed);
         }
     };
     // The output belongs to this job: a file left by an interrupted run is replaced atomically.
-    match shared
-        .client
-        .download(&url, &dest, DownloadOptions::new().with_overwrite(true))
-        .await
-    {
+    #[cfg_attr(not(test), allow(unused_mut))]
+    let mut options = DownloadOptions::new().with_overwrite(true);
+    #[cfg(test)]
+    if let Some(space) = &shared.opts.disk_space {
+        options = options.with_disk_space(space.clone());
+    }
+    match shared.client.download(&url, &dest, options).await {
         Ok(done) => {
             let path = dest.clone();
             let sha = tokio::task::spawn_blocking(move || sha256_file(&path))
                 .await
-                .map_err(|e| BatchError::Io(std::io::Error::other(e)))?
-                .map_err(BatchError::Io)?;
+                .map_err(|e| BatchError::Io(std::io::Error::other(e)))?;
+            let sha = match sha {
+                Ok(sha) => sha,
+                Err(e) => {
+                    let e = wan_animate_core::Error::local_io("read the download back", &dest, e);
+                    return park(shared, job, rec, &dest, &e);
+                }
+            };
             shared
                 .record(
                     rec,
@@ -599,14 +691,49 @@ async fn download(shared: &Shared, job: &Job, rec: &mut JobRecord) -> Result<(),
                     ],
                     None,
                 )
-                .await
+                .await?;
+            Ok(Download::Progressed)
         }
+        Err(e) if e.kind() == ErrorKind::LocalIo => park(shared, job, rec, &dest, &e),
         Err(e) if e.is_transient() => {
-            tokio::time::sleep(Duration::from_secs(1)).await;
-            Ok(())
+            tracing::warn!(job = %job.id, error = %e, "download failed; will retry");
+            back_off(shared, backoff).await;
+            Ok(Download::Progressed)
         }
-        Err(e) => fail_job(shared, rec, &e).await,
+        Err(e) => {
+            fail_job(shared, rec, &e).await?;
+            Ok(Download::Progressed)
+        }
     }
+}
+
+/// A download that cannot be written here (disk full, permission denied) is parked: the job
+/// stays `succeeded`, the part file is kept, and the batch warns once for the whole run.
+fn park(
+    shared: &Shared,
+    job: &Job,
+    rec: &JobRecord,
+    dest: &Path,
+    e: &wan_animate_core::Error,
+) -> Result<Download, BatchError> {
+    let parked = ParkedDownload::new(
+        job.id.clone(),
+        rec.task_id.clone(),
+        dest.display().to_string(),
+        e.full_message(),
+    );
+    if !shared.warned_parked.swap(true, Ordering::SeqCst) {
+        tracing::warn!(
+            job = %job.id,
+            path = %dest.display(),
+            error = %e.full_message(),
+            "could not write a download; its job stays succeeded and the other jobs go on. Free disk space or fix the permissions, then run the same command again within 24 h of the task's creation to download it (further downloads failing like this are listed in the report, not warned again)"
+        );
+    }
+    if let Ok(mut p) = shared.parked.lock() {
+        p.push(parked);
+    }
+    Ok(Download::Parked)
 }
 
 fn sha256_file(path: &Path) -> std::io::Result<String> {

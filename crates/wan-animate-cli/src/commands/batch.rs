@@ -42,7 +42,8 @@ pub(crate) async fn run(ctx: &Context, args: BatchArgs) -> Result<(), Failure> {
         "batch: ledger {} (run the same command again to resume)",
         opts.ledger_path().display()
     ));
-    let result = engine::run(ctx.client.clone(), &manifest, opts, move |s| {
+    let client = batch_client(ctx, opts.task_api_per_sec)?;
+    let result = engine::run(client, &manifest, opts, move |s| {
         if live {
             if tty {
                 eprint!("\r\x1b[2K{}", summary_line(s));
@@ -74,6 +75,24 @@ pub(crate) async fn run(ctx: &Context, args: BatchArgs) -> Result<(), Failure> {
     };
     print_report(&ctx.printer, &report);
     finish(&report)
+}
+
+/// The batch's client: the invocation's configuration and backend, with ONE budget of
+/// task-API requests per second shared by every wait of the run (`--task-rps`). The engine
+/// polls through this client and has no query limiter of its own.
+fn batch_client(ctx: &Context, task_rps: f64) -> Result<wan_animate_core::Client, Failure> {
+    let http = wan_animate_reqwest::ReqwestClient::new().map_err(Failure::from)?;
+    wan_animate_core::Client::builder(ctx.client.config().clone())
+        .http_client(http)
+        .task_api_rate(task_rps)
+        .build()
+        .map_err(|e| {
+            Failure::new(
+                Exit::Usage,
+                "usage",
+                format!("--task-rps: {}", e.full_message()),
+            )
+        })
 }
 
 /// Where this run's tasks live, as recorded in the ledger: the base URL (which carries the
@@ -150,6 +169,22 @@ fn print_report(printer: &Printer, report: &Report) {
 
 fn finish(report: &Report) -> Result<(), Failure> {
     let s = &report.summary;
+    if let Some(first) = report.parked_downloads.first() {
+        // The other jobs finished; these tasks are safe for 24 h and their part files kept.
+        return Err(Failure::new(
+            Exit::LocalIo,
+            "local_io",
+            format!(
+                "{} download(s) could not be written (first: {}: {}); their jobs stay succeeded and their part files are kept",
+                report.parked_downloads.len(),
+                first.path,
+                first.error
+            ),
+        )
+        .with_hint(
+            "free disk space or fix the output directory's permissions, then run the same command again within 24 h of the tasks' creation to download them",
+        ));
+    }
     let unfinished = s.total - s.done - s.failed - s.needs_attention;
     if unfinished > 0 {
         return Err(Failure::new(
@@ -169,4 +204,39 @@ fn finish(report: &Report) -> Result<(), Failure> {
             s.failed, s.needs_attention
         ),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wan_animate_batch::ParkedDownload;
+
+    #[test]
+    fn a_parked_download_ends_the_run_with_the_local_io_code_naming_the_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = Ledger::open(&dir.path().join("batch.sqlite")).unwrap();
+        let mut report = report::report(&ledger).unwrap();
+        assert!(finish(&report).is_ok(), "nothing to do, nothing parked");
+        report.parked_downloads.push(ParkedDownload::new(
+            "a",
+            Some("t-1".into()),
+            "/out/a.mp4",
+            "could not save the download: /out/.a.mp4.part: No space left on device",
+        ));
+        let failure = finish(&report).err().unwrap();
+        assert_eq!(failure.exit.code(), 9);
+        assert!(
+            failure.message.contains("/out/a.mp4") && failure.message.contains("No space left"),
+            "{}",
+            failure.message
+        );
+        assert!(
+            failure
+                .hint
+                .as_deref()
+                .is_some_and(|h| h.contains("run the same command again")),
+            "{:?}",
+            failure.hint
+        );
+    }
 }
