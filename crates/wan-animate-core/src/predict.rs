@@ -23,9 +23,12 @@
 //! assert_eq!(first, Duration::ZERO);
 //! ```
 
+use std::path::Path;
 use std::time::Duration;
 
-use wan_animate_types::Mode;
+use wan_animate_types::{Mode, TaskResponse, TaskStatus};
+
+use crate::error::Error;
 
 /// How long processing takes per second of output, by mode, and how sure we are of it.
 ///
@@ -90,6 +93,108 @@ impl SpeedModel {
             *mean += (rate - *mean) * 0.3;
         }
         *n = n.saturating_add(1);
+    }
+
+    /// Learns from a finished task: its run time is `end_time - scheduled_time` (both on the
+    /// service's clock). Only `SUCCEEDED` tasks with both times count; returns whether it did.
+    ///
+    /// ```
+    /// use wan_animate_core::predict::SpeedModel;
+    /// use wan_animate_core::types::{Mode, TaskResponse};
+    /// let task: TaskResponse = serde_json::from_str(r#"{"output":{"task_id":"t",
+    ///     "task_status":"SUCCEEDED","scheduled_time":"2025-09-18 15:32:00.000",
+    ///     "end_time":"2025-09-18 15:33:30.000"}}"#).unwrap();
+    /// let mut speed = SpeedModel::prior();
+    /// assert!(speed.observe_task(&task, 3.0, &Mode::Standard));
+    /// assert_eq!(speed.std_secs_per_output_sec, 30.0);
+    /// ```
+    pub fn observe_task(&mut self, task: &TaskResponse, output_secs: f64, mode: &Mode) -> bool {
+        if task.output.task_status != TaskStatus::Succeeded {
+            return false;
+        }
+        let time = |t: &Option<wan_animate_types::ServiceTime>| {
+            t.as_ref().and_then(|t| t.to_system_time())
+        };
+        let (Some(start), Some(end)) = (
+            time(&task.output.scheduled_time),
+            time(&task.output.end_time),
+        ) else {
+            return false;
+        };
+        let Ok(run) = end.duration_since(start) else {
+            return false;
+        };
+        if !(output_secs.is_finite() && output_secs > 0.0) || run.is_zero() {
+            return false;
+        }
+        self.observe(mode, output_secs, run);
+        true
+    }
+
+    /// Reads a model saved by [`save`](Self::save). A missing, unreadable or corrupt file,
+    /// or nonsense values in it, give the [`prior`](Self::prior): the model is a hint, never
+    /// a reason to fail a wait.
+    ///
+    /// ```
+    /// use wan_animate_core::predict::SpeedModel;
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let path = dir.path().join("speed.json");
+    /// assert_eq!(SpeedModel::load(&path), SpeedModel::prior()); // nothing saved yet
+    /// let mut speed = SpeedModel::prior();
+    /// speed.observe(&wan_animate_core::types::Mode::Pro, 2.0, std::time::Duration::from_secs(50));
+    /// speed.save(&path).unwrap();
+    /// assert_eq!(SpeedModel::load(&path), speed);
+    /// ```
+    pub fn load(path: &Path) -> Self {
+        std::fs::read(path)
+            .ok()
+            .and_then(|bytes| Self::from_json(&bytes))
+            .unwrap_or_else(Self::prior)
+    }
+
+    fn from_json(bytes: &[u8]) -> Option<Self> {
+        let v: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+        let rate = |mode: &str| -> Option<(f64, u32)> {
+            let m = v.get(mode)?;
+            let r = m.get("secs_per_output_sec")?.as_f64()?;
+            let n = m.get("samples")?.as_u64()?;
+            (r.is_finite() && r > 0.0).then_some((r, u32::try_from(n).unwrap_or(u32::MAX)))
+        };
+        let prior = Self::prior();
+        let (std_rate, std_n) = rate("std").unwrap_or((prior.std_secs_per_output_sec, 0));
+        let (pro_rate, pro_n) = rate("pro").unwrap_or((prior.pro_secs_per_output_sec, 0));
+        Some(Self {
+            std_secs_per_output_sec: std_rate,
+            pro_secs_per_output_sec: pro_rate,
+            std_samples: std_n,
+            pro_samples: pro_n,
+        })
+    }
+
+    /// Writes the model as JSON, atomically: to a temporary file in the same directory, then
+    /// renamed over `path`, so a crash never leaves half a file. Creates the directory.
+    pub fn save(&self, path: &Path) -> Result<(), Error> {
+        let json = serde_json::json!({
+            "version": 1,
+            "std": { "secs_per_output_sec": self.std_secs_per_output_sec, "samples": self.std_samples },
+            "pro": { "secs_per_output_sec": self.pro_secs_per_output_sec, "samples": self.pro_samples },
+        });
+        let what = "save the polling speed model";
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| Error::local_io(what, dir, e))?;
+        }
+        let mut tmp = path.as_os_str().to_owned();
+        // Unique per process and per save, so concurrent savers never share a temporary.
+        static SAVES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = SAVES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        tmp.push(format!(".tmp-{}-{n}", std::process::id()));
+        let tmp = std::path::PathBuf::from(tmp);
+        let body = serde_json::to_vec_pretty(&json).unwrap_or_default();
+        let written = std::fs::write(&tmp, body).and_then(|()| std::fs::rename(&tmp, path));
+        written.map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            Error::local_io(what, path, e)
+        })
     }
 
     /// The expected processing time of `output_secs` of video in `mode`.
@@ -337,6 +442,58 @@ mod tests {
         let (queries, delay) = replay(s, Duration::from_secs(120), Duration::from_secs(180));
         assert!(queries <= 15, "{queries} queries");
         assert!(delay <= Duration::from_secs(3), "{delay:?}");
+    }
+
+    #[test]
+    fn the_model_survives_a_save_and_a_corrupt_or_missing_file_gives_the_prior() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state/speed.json");
+        assert_eq!(SpeedModel::load(&path), SpeedModel::prior());
+        let mut m = SpeedModel::prior();
+        m.observe(&Mode::Standard, 3.0, Duration::from_secs(60));
+        m.observe(&Mode::Pro, 2.0, Duration::from_secs(90));
+        m.save(&path).unwrap();
+        assert_eq!(SpeedModel::load(&path), m);
+        // No temporary file is left behind.
+        let names: Vec<_> = std::fs::read_dir(path.parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["speed.json"]);
+        for corrupt in [
+            &b"{not json"[..],
+            b"",
+            br#"{"std":{"secs_per_output_sec":-1,"samples":3}}"#,
+            br#"[1,2]"#,
+        ] {
+            std::fs::write(&path, corrupt).unwrap();
+            assert_eq!(SpeedModel::load(&path), SpeedModel::prior(), "{corrupt:?}");
+        }
+        // A directory where the file should be: saving fails with a clear error.
+        let e = SpeedModel::prior().save(dir.path()).unwrap_err();
+        assert!(e.to_string().contains("speed model"), "{e}");
+    }
+
+    #[test]
+    fn a_finished_task_teaches_its_run_time_and_others_teach_nothing() {
+        let task = |status: &str, times: &str| -> TaskResponse {
+            serde_json::from_str(&format!(
+                r#"{{"output":{{"task_id":"t","task_status":"{status}"{times}}}}}"#
+            ))
+            .unwrap()
+        };
+        let both =
+            r#","scheduled_time":"2025-09-18 15:32:00.000","end_time":"2025-09-18 15:34:00.000""#;
+        let mut m = SpeedModel::prior();
+        assert!(!m.observe_task(&task("FAILED", both), 4.0, &Mode::Pro));
+        assert!(!m.observe_task(&task("SUCCEEDED", ""), 4.0, &Mode::Pro));
+        let reversed =
+            r#","scheduled_time":"2025-09-18 15:34:00.000","end_time":"2025-09-18 15:32:00.000""#;
+        assert!(!m.observe_task(&task("SUCCEEDED", reversed), 4.0, &Mode::Pro));
+        assert!(!m.observe_task(&task("SUCCEEDED", both), 0.0, &Mode::Pro));
+        assert_eq!(m, SpeedModel::prior());
+        assert!(m.observe_task(&task("SUCCEEDED", both), 4.0, &Mode::Pro));
+        assert_eq!((m.pro_secs_per_output_sec, m.pro_samples), (30.0, 1));
     }
 
     #[test]
