@@ -18,7 +18,7 @@
 //! and `PollPolicy::with_expectation` with a speed model learned (`SpeedModel::observe_task`)
 //! from three tasks finished on the same simulator first.
 //!
-//! Usage: `polling_bench [TASKS_PER_CELL] [SCALE]` (default 20 tasks, scale 50).
+//! Usage: `polling_bench [TASKS_PER_CELL] [SCALE]` (default 20 tasks, scale 25).
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::collections::HashMap;
@@ -193,7 +193,7 @@ impl Schedule {
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let per_cell: usize = args.first().map(|s| s.parse()).transpose()?.unwrap_or(20);
-    let scale: f64 = args.get(1).map(|s| s.parse()).transpose()?.unwrap_or(50.0);
+    let scale: f64 = args.get(1).map(|s| s.parse()).transpose()?.unwrap_or(25.0);
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let image = root.join("tests/samples/person.jpg");
     let video = root.join("tests/samples/dance.mp4");

@@ -265,8 +265,13 @@ pub struct PredictiveTuning {
     pub sparse_fraction: f64,
     /// The shortest sparse sleep: closer than this, poll densely.
     pub min_sparse: Duration,
-    /// The interval inside the window around the expected end.
+    /// The interval inside the window around the expected end. Its queries fall on a grid
+    /// anchored at the expected end plus `end_lag`, so a task that ends as predicted is seen
+    /// at once rather than up to one interval late.
     pub dense: Duration,
+    /// How long after the expected end the anchoring query goes out (the service's clock and
+    /// ours disagree a little; a query just before the end sees nothing).
+    pub end_lag: Duration,
     /// The smallest half-width of that window.
     pub min_window: Duration,
     /// Past the window, the interval grows by this factor up to `late_max`.
@@ -282,6 +287,7 @@ impl Default for PredictiveTuning {
             sparse_fraction: 0.5,
             min_sparse: Duration::from_secs(15),
             dense: Duration::from_secs(3),
+            end_lag: Duration::from_millis(500),
             min_window: Duration::from_secs(3),
             late_growth: 1.5,
             late_max: Duration::from_secs(30),
@@ -370,7 +376,7 @@ impl PredictiveSchedule {
                 .min(until);
         }
         if elapsed <= window_end {
-            return t.dense;
+            return self.on_grid(elapsed, end + t.end_lag);
         }
         let next = match self.late_delay {
             None => t.dense,
@@ -378,6 +384,21 @@ impl PredictiveSchedule {
         };
         self.late_delay = Some(next);
         next
+    }
+}
+
+impl PredictiveSchedule {
+    /// The delay to the next point of the dense grid through `anchor` that is at least half
+    /// an interval away: between half and one and a half intervals.
+    fn on_grid(&self, elapsed: Duration, anchor: Duration) -> Duration {
+        let dense = self.tuning.dense.as_secs_f64();
+        if dense <= 0.0 {
+            return self.tuning.dense;
+        }
+        let (e, a) = (elapsed.as_secs_f64(), anchor.as_secs_f64());
+        let k = ((e + dense / 2.0 - a) / dense).ceil();
+        let next = a + k * dense;
+        Duration::from_secs_f64((next - e).clamp(dense / 2.0, 1.5 * dense))
     }
 }
 
@@ -425,6 +446,19 @@ mod tests {
         let (queries, delay) = replay(s, Duration::ZERO, Duration::from_secs(900));
         assert!(queries <= 40, "{queries} queries");
         assert!(delay <= Duration::from_secs(3), "{delay:?}");
+    }
+
+    #[test]
+    fn a_task_ending_as_predicted_is_seen_right_after_its_end_not_an_interval_late() {
+        for secs in [60u64, 300, 900] {
+            let mut m = SpeedModel::prior();
+            for _ in 0..3 {
+                m.observe(&Mode::Standard, 3.0, Duration::from_secs(secs));
+            }
+            let s = PredictiveSchedule::new(Expectation::new(&m, 3.0, &Mode::Standard, 0));
+            let (_, delay) = replay(s, Duration::from_secs(5), Duration::from_secs(5 + secs));
+            assert!(delay <= Duration::from_millis(501), "{secs} s: {delay:?}");
+        }
     }
 
     #[test]
