@@ -16,7 +16,8 @@
 //! Rows: `PollPolicy::default()` (today's backoff), the Python SDK 2.x `jobs.wait` schedule
 //! (queries at 1, 3, 7, 15, 23 s, then every 8 s) replayed with `PollPolicy::with_fixed_delays`,
 //! and `PollPolicy::with_expectation` with a speed model learned (`SpeedModel::observe_task`)
-//! from three tasks finished on the same simulator first.
+//! from three tasks finished on the same simulator first; then the same with the expected run
+//! time 10% too long and 10% too short, to show what a wrong speed model costs.
 //!
 //! Usage: `polling_bench [TASKS_PER_CELL] [SCALE]` (default 20 tasks, scale 25).
 #![allow(clippy::print_stdout, clippy::print_stderr)]
@@ -158,6 +159,8 @@ enum Schedule {
     Backoff,
     PythonSdk2,
     Predictive,
+    /// The predictive schedule with a speed 10% off: predicting `factor` times the truth.
+    Mispredicted(f64),
 }
 
 impl Schedule {
@@ -166,6 +169,8 @@ impl Schedule {
             Schedule::Backoff => "backoff (today's default)",
             Schedule::PythonSdk2 => "python sdk 2.x (replayed)",
             Schedule::Predictive => "predictive (speed learned from 3 tasks)",
+            Schedule::Mispredicted(f) if f > 1.0 => "predictive, speed model 10% too slow",
+            Schedule::Mispredicted(_) => "predictive, speed model 10% too fast",
         }
     }
 
@@ -185,6 +190,12 @@ impl Schedule {
                 .with_fixed_delays([2, 4, 8, 8].map(Duration::from_secs))
                 .without_jitter(),
             Schedule::Predictive => PollPolicy::default().with_expectation(expect.clone()),
+            Schedule::Mispredicted(f) => {
+                let mut e = expect.clone();
+                e.run = e.run.mul_f64(f);
+                e.queue = e.queue.mul_f64(f);
+                PollPolicy::default().with_expectation(e)
+            }
         }
     }
 }
@@ -261,6 +272,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             Schedule::Backoff,
             Schedule::PythonSdk2,
             Schedule::Predictive,
+            Schedule::Mispredicted(1.1),
+            Schedule::Mispredicted(0.9),
         ];
         let mut rows = Vec::new();
         for schedule in schedules {
