@@ -58,6 +58,11 @@ pub struct SpeedModel {
     pub std_samples: u32,
     /// Finished professional tasks observed.
     pub pro_samples: u32,
+    /// How much standard tasks' speeds scatter: an exponential average of the squared
+    /// relative deviation of each observation from the mean before it.
+    pub std_rel_variance: f64,
+    /// The same for professional tasks.
+    pub pro_rel_variance: f64,
 }
 
 impl SpeedModel {
@@ -68,13 +73,23 @@ impl SpeedModel {
             pro_secs_per_output_sec: 35.0,
             std_samples: 0,
             pro_samples: 0,
+            std_rel_variance: 0.0,
+            pro_rel_variance: 0.0,
         }
     }
 
-    fn slot(&mut self, mode: &Mode) -> (&mut f64, &mut u32) {
+    fn slot(&mut self, mode: &Mode) -> (&mut f64, &mut u32, &mut f64) {
         match mode {
-            Mode::Pro => (&mut self.pro_secs_per_output_sec, &mut self.pro_samples),
-            _ => (&mut self.std_secs_per_output_sec, &mut self.std_samples),
+            Mode::Pro => (
+                &mut self.pro_secs_per_output_sec,
+                &mut self.pro_samples,
+                &mut self.pro_rel_variance,
+            ),
+            _ => (
+                &mut self.std_secs_per_output_sec,
+                &mut self.std_samples,
+                &mut self.std_rel_variance,
+            ),
         }
     }
 
@@ -85,10 +100,13 @@ impl SpeedModel {
             return;
         }
         let rate = run.as_secs_f64() / output_secs;
-        let (mean, n) = self.slot(mode);
+        let (mean, n, var) = self.slot(mode);
         if *n == 0 {
             *mean = rate;
+            *var = 0.0;
         } else {
+            let dev = (rate - *mean) / *mean;
+            *var += (dev * dev - *var) * 0.3;
             // An exponential average: recent tasks count most, the service's speed drifts.
             *mean += (rate - *mean) * 0.3;
         }
@@ -154,20 +172,29 @@ impl SpeedModel {
 
     fn from_json(bytes: &[u8]) -> Option<Self> {
         let v: serde_json::Value = serde_json::from_slice(bytes).ok()?;
-        let rate = |mode: &str| -> Option<(f64, u32)> {
+        let rate = |mode: &str| -> Option<(f64, u32, f64)> {
             let m = v.get(mode)?;
             let r = m.get("secs_per_output_sec")?.as_f64()?;
             let n = m.get("samples")?.as_u64()?;
-            (r.is_finite() && r > 0.0).then_some((r, u32::try_from(n).unwrap_or(u32::MAX)))
+            // Absent in older files: no scatter known.
+            let var = match m.get("rel_variance") {
+                None => 0.0,
+                Some(x) => x.as_f64().filter(|x| x.is_finite() && *x >= 0.0)?,
+            };
+            (r.is_finite() && r > 0.0).then_some((r, u32::try_from(n).unwrap_or(u32::MAX), var))
         };
         let prior = Self::prior();
-        let (std_rate, std_n) = rate("std").unwrap_or((prior.std_secs_per_output_sec, 0));
-        let (pro_rate, pro_n) = rate("pro").unwrap_or((prior.pro_secs_per_output_sec, 0));
+        let (std_rate, std_n, std_var) =
+            rate("std").unwrap_or((prior.std_secs_per_output_sec, 0, 0.0));
+        let (pro_rate, pro_n, pro_var) =
+            rate("pro").unwrap_or((prior.pro_secs_per_output_sec, 0, 0.0));
         Some(Self {
             std_secs_per_output_sec: std_rate,
             pro_secs_per_output_sec: pro_rate,
             std_samples: std_n,
             pro_samples: pro_n,
+            std_rel_variance: std_var,
+            pro_rel_variance: pro_var,
         })
     }
 
@@ -176,8 +203,16 @@ impl SpeedModel {
     pub fn save(&self, path: &Path) -> Result<(), Error> {
         let json = serde_json::json!({
             "version": 1,
-            "std": { "secs_per_output_sec": self.std_secs_per_output_sec, "samples": self.std_samples },
-            "pro": { "secs_per_output_sec": self.pro_secs_per_output_sec, "samples": self.pro_samples },
+            "std": {
+                "secs_per_output_sec": self.std_secs_per_output_sec,
+                "samples": self.std_samples,
+                "rel_variance": self.std_rel_variance,
+            },
+            "pro": {
+                "secs_per_output_sec": self.pro_secs_per_output_sec,
+                "samples": self.pro_samples,
+                "rel_variance": self.pro_rel_variance,
+            },
         });
         let what = "save the polling speed model";
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -208,17 +243,25 @@ impl SpeedModel {
     }
 
     /// The relative uncertainty of [`run_time`](Self::run_time): wide with no observation,
-    /// narrowing with each one down to 5%.
+    /// narrowing with each one down to 5%, but never below twice the relative scatter of the
+    /// speeds observed (capped at 50%).
     pub fn spread(&self, mode: &Mode) -> f64 {
-        let n = match mode {
-            Mode::Pro => self.pro_samples,
-            _ => self.std_samples,
+        let (n, var) = match mode {
+            Mode::Pro => (self.pro_samples, self.pro_rel_variance),
+            _ => (self.std_samples, self.std_rel_variance),
         };
-        match n {
+        let by_count: f64 = match n {
             0 => 0.5,
             1 => 0.2,
             2 => 0.1,
             _ => 0.05,
+        };
+        // Two standard deviations of the scatter seen, when it is wider.
+        let scatter = 2.0 * var.max(0.0).sqrt();
+        if scatter.is_finite() {
+            by_count.max(scatter).min(0.5)
+        } else {
+            0.5
         }
     }
 }
@@ -284,7 +327,9 @@ impl Default for PredictiveTuning {
     fn default() -> Self {
         Self {
             early_check: Duration::from_secs(5),
-            sparse_fraction: 0.5,
+            // A quarter, not a half: a task ending before the window (a speed model 10% too
+            // slow) is then seen about 3 s late rather than 10, for a few more queries.
+            sparse_fraction: 0.25,
             min_sparse: Duration::from_secs(15),
             dense: Duration::from_secs(3),
             end_lag: Duration::from_millis(500),
@@ -528,6 +573,25 @@ mod tests {
         assert_eq!(m, SpeedModel::prior());
         assert!(m.observe_task(&task("SUCCEEDED", both), 4.0, &Mode::Pro));
         assert_eq!((m.pro_secs_per_output_sec, m.pro_samples), (30.0, 1));
+    }
+
+    #[test]
+    fn scattered_speeds_keep_the_window_wide_and_steady_ones_narrow_it() {
+        let mut steady = SpeedModel::prior();
+        let mut scattered = SpeedModel::prior();
+        for i in 0..8 {
+            steady.observe(&Mode::Standard, 3.0, Duration::from_secs(60));
+            let secs = if i % 2 == 0 { 48 } else { 72 }; // ±20%
+            scattered.observe(&Mode::Standard, 3.0, Duration::from_secs(secs));
+        }
+        assert_eq!(steady.spread(&Mode::Standard), 0.05);
+        let s = scattered.spread(&Mode::Standard);
+        assert!((0.3..=0.5).contains(&s), "{s}");
+        // It survives a save.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("speed.json");
+        scattered.save(&path).unwrap();
+        assert_eq!(SpeedModel::load(&path), scattered);
     }
 
     #[test]

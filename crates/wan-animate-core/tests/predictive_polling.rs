@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use wan_animate_core::predict::{Expectation, PredictiveSchedule, SpeedModel};
+use wan_animate_core::predict::{Expectation, PredictiveSchedule, PredictiveTuning, SpeedModel};
 use wan_animate_core::rt::{Clock, http_date};
 use wan_animate_core::test_util::{ManualClock, MockHttp, MockReply, RecordedRequest};
 use wan_animate_core::types::{EpochMillis, Mode, ServiceTime};
@@ -204,7 +204,12 @@ async fn the_start_is_read_on_the_servers_clock_from_the_date_offset() {
             date: true,
         },
     );
-    let policy = PollPolicy::default().with_expectation(expect_60s());
+    // Sparse sleeps of half the time left to the window, so the start shows in the next one.
+    let mut tuning = PredictiveTuning::default();
+    tuning.sparse_fraction = 0.5;
+    let policy = PollPolicy::default()
+        .with_expectation(expect_60s())
+        .with_predictive_tuning(tuning);
     client(http, &clock)
         .wait_with("t-1", &policy)
         .await
