@@ -28,10 +28,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use wan_animate_core::http::{HttpClient, HttpRequest, HttpResponse, ResponseBody, TransportError};
+use wan_animate_core::http_types as http;
 use wan_animate_core::predict::{Expectation, SpeedModel};
 use wan_animate_core::rt::{Clock, Sleep, http_date};
-use wan_animate_core::http_types as http;
-use wan_animate_core::types::{CreateTaskRequest, EpochMillis, Mode, Model, ServiceTime, TaskResponse};
+use wan_animate_core::types::{
+    CreateTaskRequest, EpochMillis, Mode, Model, ServiceTime, TaskResponse,
+};
 use wan_animate_core::{Client, ClientConfig, PollPolicy};
 use wan_animate_reqwest::ReqwestClient;
 use wan_animate_sim::{RateLimits, Sim, TaskDurations};
@@ -124,7 +126,9 @@ impl HttpClient for TimeWarp {
                 let Some(v) = output.get_mut(field) else {
                     continue;
                 };
-                let Some(t) = v.as_str().and_then(|s| ServiceTime::new(s).to_system_time())
+                let Some(t) = v
+                    .as_str()
+                    .and_then(|s| ServiceTime::new(s).to_system_time())
                 else {
                     continue;
                 };
