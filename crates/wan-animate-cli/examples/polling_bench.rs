@@ -10,6 +10,7 @@
 //!   from them are service durations (the simulator stamps real wall-clock times). It also
 //!   counts the task queries per task and notes when each task was first seen finished.
 //!
+//! The waits of a cell begin 0 to 8 s after their submissions, spread evenly (see `PHASES`).
 //! The detection delay of a task is the time from its `end_time` to the answer that showed it
 //! finished, in service seconds.
 //!
@@ -42,6 +43,11 @@ use wan_animate_sim::{RateLimits, Sim, TaskDurations};
 const QUEUE: Duration = Duration::from_secs(5);
 /// Warm-up tasks whose run times teach the predictive row its speed.
 const LEARN_FROM: usize = 3;
+/// The waits of a cell begin this long after their submissions, spread evenly over the tasks
+/// (task `i` of `n` at `(i + 0.5) / n` of it). The simulator's durations are exact, so without
+/// this every task of a cell would end at the same moment of a fixed schedule (the Python SDK's
+/// 8 s grid) and its delay would be the luck of that one phase; real durations vary.
+const PHASES: Duration = Duration::from_secs(8);
 
 /// Real time mapped onto a clock running `scale` times faster, from a common origin.
 #[derive(Debug, Clone, Copy)]
@@ -264,7 +270,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             &request,
             LEARN_FROM,
             &PollPolicy::default(),
-            (warp, Duration::ZERO),
+            (warp, Duration::ZERO, Duration::ZERO),
         );
         for done in warmup.join_all().await {
             speed.observe_task(&done?, output_secs, &Mode::Standard);
@@ -288,7 +294,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 &request,
                 per_cell,
                 &policy,
-                (warp, schedule.first_query_after()),
+                (warp, schedule.first_query_after(), PHASES),
             ));
         }
         for (schedule, waits) in schedules.into_iter().zip(rows) {
@@ -312,18 +318,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-/// Submits `n` tasks and waits for each with `policy`, concurrently, the first query `first`
-/// (service time) after the submission.
+/// Submits `n` tasks and waits for each with `policy`, concurrently, the wait of task `i`
+/// beginning `phases * (i + 0.5) / n` after its submission and its first query `first` later
+/// (service time).
 fn spawn_waits(
     submitter: &Client,
     waiter: &Client,
     request: &CreateTaskRequest,
     n: usize,
     policy: &PollPolicy,
-    (warp, first): (Warp, Duration),
+    (warp, first, phases): (Warp, Duration, Duration),
 ) -> tokio::task::JoinSet<Result<TaskResponse, String>> {
     let mut set = tokio::task::JoinSet::new();
-    for _ in 0..n {
+    for i in 0..n {
+        let first = first + phases.mul_f64((i as f64 + 0.5) / n as f64);
         let (submitter, waiter) = (submitter.clone(), waiter.clone());
         let (request, policy) = (request.clone(), policy.clone());
         set.spawn(async move {
