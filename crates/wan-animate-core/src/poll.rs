@@ -306,7 +306,7 @@ impl PollState {
         let status = task.output.task_status.clone();
         if let (Some(s), TaskStatus::Running) = (self.predictive.as_mut(), &status) {
             let elapsed = now.saturating_duration_since(self.started);
-            s.observe_running(run_started_at(&task, elapsed, server_now));
+            s.observe_running_for(elapsed, running_for(&task, server_now));
         }
         let changed = self.last.as_ref() != Some(&status);
         let previous = self.last.replace(status);
@@ -330,22 +330,16 @@ impl PollState {
     }
 }
 
-/// When a `RUNNING` task started, relative to the start of the wait: `elapsed` (now, since
-/// the wait began) minus how long ago its `scheduled_time` was on the server's clock. Without
-/// a usable `scheduled_time`, or with one in the future, it started now (first seen running).
-pub(crate) fn run_started_at(
-    task: &TaskResponse,
-    elapsed: Duration,
-    server_now: SystemTime,
-) -> Duration {
-    let ago = task
-        .output
+/// How long a `RUNNING` task has been running: from its `scheduled_time` to `server_now`,
+/// both on the server's clock. Without a usable `scheduled_time`, or with one in the future,
+/// zero (it started when first seen running).
+pub(crate) fn running_for(task: &TaskResponse, server_now: SystemTime) -> Duration {
+    task.output
         .scheduled_time
         .as_ref()
         .and_then(|t| t.to_system_time())
         .and_then(|t| server_now.duration_since(t).ok())
-        .unwrap_or_default();
-    elapsed.saturating_sub(ago)
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -428,7 +422,7 @@ mod tests {
     }
 
     #[test]
-    fn the_run_start_is_read_from_scheduled_time_on_the_servers_clock() {
+    fn the_run_time_so_far_is_read_from_scheduled_time_on_the_servers_clock() {
         let with_start = |t: &str| -> TaskResponse {
             serde_json::from_str(&format!(
                 r#"{{"output":{{"task_id":"t","task_status":"RUNNING","scheduled_time":"{t}"}}}}"#
@@ -437,24 +431,16 @@ mod tests {
         };
         // 2025-09-18 15:32:00.105 (UTC+8) is 1_758_180_720_105 ms.
         let server_now = SystemTime::UNIX_EPOCH + Duration::from_millis(1_758_180_720_105 + 7_000);
-        let elapsed = Duration::from_secs(30);
         let t = with_start("2025-09-18 15:32:00.105");
-        assert_eq!(
-            run_started_at(&t, elapsed, server_now),
-            Duration::from_secs(23)
-        );
-        // In the future (clocks disagree), unparseable or absent: it started now.
+        assert_eq!(running_for(&t, server_now), Duration::from_secs(7));
+        // Long before (the wait began late): all of it.
+        let later = server_now + Duration::from_secs(3600);
+        assert_eq!(running_for(&t, later), Duration::from_secs(3607));
+        // In the future (clocks disagree), unparseable or absent: it starts now.
         let t = with_start("2025-09-18 15:33:00.000");
-        assert_eq!(run_started_at(&t, elapsed, server_now), elapsed);
+        assert_eq!(running_for(&t, server_now), Duration::ZERO);
         let t = with_start("yesterday");
-        assert_eq!(run_started_at(&t, elapsed, server_now), elapsed);
-        assert_eq!(
-            run_started_at(&task("RUNNING"), elapsed, server_now),
-            elapsed
-        );
-        // Started before the wait began: at its start.
-        let long_ago = server_now + Duration::from_secs(3600);
-        let t = with_start("2025-09-18 15:32:00.105");
-        assert_eq!(run_started_at(&t, elapsed, long_ago), Duration::ZERO);
+        assert_eq!(running_for(&t, server_now), Duration::ZERO);
+        assert_eq!(running_for(&task("RUNNING"), server_now), Duration::ZERO);
     }
 }

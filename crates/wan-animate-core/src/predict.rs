@@ -349,8 +349,8 @@ pub struct PredictiveSchedule {
     expect: Expectation,
     tuning: PredictiveTuning,
     queries: u32,
-    /// When processing started, relative to the wait's start, once known.
-    started_at: Option<Duration>,
+    /// The expected end, relative to the wait's start, once the start of processing is known.
+    known_end: Option<Duration>,
     late_delay: Option<Duration>,
 }
 
@@ -366,7 +366,7 @@ impl PredictiveSchedule {
             expect,
             tuning,
             queries: 0,
-            started_at: None,
+            known_end: None,
             late_delay: None,
         }
     }
@@ -374,19 +374,29 @@ impl PredictiveSchedule {
     /// The task was seen `RUNNING`; processing started `started_at` after the wait began
     /// (from `scheduled_time`, or the moment it was first seen running). Only the first call counts.
     pub fn observe_running(&mut self, started_at: Duration) {
-        self.started_at.get_or_insert(started_at);
+        let run = self.expect.run;
+        self.known_end.get_or_insert(started_at + run);
+    }
+
+    /// The task was seen `RUNNING`, `elapsed` after the wait began, having run for `ran_for`
+    /// (server time since its `scheduled_time`): unlike
+    /// [`observe_running`](Self::observe_running) this also places a start before the wait
+    /// began. Only the first observation counts.
+    pub fn observe_running_for(&mut self, elapsed: Duration, ran_for: Duration) {
+        let run = self.expect.run;
+        self.known_end
+            .get_or_insert((elapsed + run).saturating_sub(ran_for));
     }
 
     /// The expected end, relative to the wait's start.
     pub fn expected_end(&self) -> Duration {
-        let start = self
-            .started_at
-            .unwrap_or(self.expect.queue.mul_f64(1.0 + self.expect.spread));
-        start + self.expect.run
+        self.known_end.unwrap_or_else(|| {
+            self.expect.queue.mul_f64(1.0 + self.expect.spread) + self.expect.run
+        })
     }
 
     fn half_window(&self) -> Duration {
-        let uncertain = match self.started_at {
+        let uncertain = match self.known_end {
             // Start known: only the run time is uncertain.
             Some(_) => self.expect.run.mul_f64(self.expect.spread),
             None => (self.expect.queue + self.expect.run).mul_f64(self.expect.spread),
@@ -504,6 +514,24 @@ mod tests {
             let (_, delay) = replay(s, Duration::from_secs(5), Duration::from_secs(5 + secs));
             assert!(delay <= Duration::from_millis(501), "{secs} s: {delay:?}");
         }
+    }
+
+    #[test]
+    fn a_task_that_started_before_the_wait_is_expected_to_end_earlier() {
+        let expect = Expectation::new(&learned(), 3.0, &Mode::Standard, 0);
+        let mut s = PredictiveSchedule::new(expect.clone());
+        // Seen at once, running for 40 s of its 60 s.
+        s.observe_running_for(Duration::ZERO, Duration::from_secs(40));
+        assert_eq!(s.expected_end(), Duration::from_secs(20));
+        let mut s = PredictiveSchedule::new(expect);
+        s.observe_running_for(Duration::from_secs(10), Duration::from_secs(4));
+        assert_eq!(s.expected_end(), Duration::from_secs(66));
+        s.observe_running_for(Duration::from_secs(13), Duration::ZERO);
+        assert_eq!(
+            s.expected_end(),
+            Duration::from_secs(66),
+            "the first counts"
+        );
     }
 
     #[test]

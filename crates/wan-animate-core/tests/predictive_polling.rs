@@ -326,3 +326,33 @@ async fn completion_signals_take_precedence_over_the_prediction() {
     client.wait_with("t-1", &policy).await.unwrap();
     assert_eq!(clock.sleeps(), [90, 90].map(Duration::from_secs));
 }
+
+#[tokio::test]
+async fn a_wait_that_begins_after_the_task_started_aims_at_its_real_end() {
+    // The task runs from 5 s to 65 s; the wait begins at 30 s (say, `wait` run later), so
+    // 35 s of processing remain, not the whole 60 s.
+    let clock = ManualClock::new();
+    let http = scripted_task(
+        &clock,
+        Script {
+            start: Duration::from_secs(5),
+            end: Duration::from_secs(64),
+            skew: Duration::ZERO,
+            date: true,
+        },
+    );
+    clock.advance(Duration::from_secs(30));
+    let policy = PollPolicy::default().with_expectation(expect_60s());
+    client(http.clone(), &clock)
+        .wait_with("t-1", &policy)
+        .await
+        .unwrap();
+    let slept = clock.slept();
+    // Seen within the dense interval of the real end (34 s into the wait).
+    assert!(
+        slept >= Duration::from_secs(34) && slept <= Duration::from_secs(37),
+        "{:?}",
+        clock.sleeps()
+    );
+    assert!(http.count("GET", "/tasks/t-1") <= 8);
+}
