@@ -329,8 +329,8 @@ async fn completion_signals_take_precedence_over_the_prediction() {
 
 #[tokio::test]
 async fn a_wait_that_begins_after_the_task_started_aims_at_its_real_end() {
-    // The task runs from 5 s to 65 s; the wait begins at 30 s (say, `wait` run later), so
-    // 35 s of processing remain, not the whole 60 s.
+    // The task runs from 5 s to 64 s; the wait begins at 50 s (say, `wait` run later), so
+    // 14 s of processing remain, not the whole 60 s.
     let clock = ManualClock::new();
     let http = scripted_task(
         &clock,
@@ -341,16 +341,17 @@ async fn a_wait_that_begins_after_the_task_started_aims_at_its_real_end() {
             date: true,
         },
     );
-    clock.advance(Duration::from_secs(30));
+    clock.advance(Duration::from_secs(50));
     let policy = PollPolicy::default().with_expectation(expect_60s());
     client(http.clone(), &clock)
         .wait_with("t-1", &policy)
         .await
         .unwrap();
     let slept = clock.slept();
-    // Seen within the dense interval of the real end (34 s into the wait).
+    // Seen within the dense interval of the real end (14 s into the wait), not after the
+    // sparse sleeps a start at the wait's beginning would allow.
     assert!(
-        slept >= Duration::from_secs(34) && slept <= Duration::from_secs(37),
+        slept >= Duration::from_secs(14) && slept <= Duration::from_secs(17),
         "{:?}",
         clock.sleeps()
     );
