@@ -1,34 +1,176 @@
 //! `cargo xtask bench polling`: how many task queries each wait schedule makes, and how late it
 //! notices the end, for tasks of 60, 300 and 900 s of service time on the time-scaled simulator.
 //!
-//! Each schedule drives real `Client::get` queries against a simulator whose clock runs
-//! `SCALE` times faster than real time; sleeps are divided by the same factor, and delays are
-//! reported in service seconds (real delay x `SCALE`). The detection delay of a task is the time
-//! from its `end_time` (as the simulator reports it) to the query that saw it finished.
+//! Every row runs the real wait path, `Client::wait_with` with a `PollPolicy`, on a client
+//! whose time runs `SCALE` times faster than real time, like the simulator's:
+//! - an injected `Sleep` divides every delay by `SCALE` and an injected `Clock` runs `SCALE`
+//!   times faster (monotonic and wall clock alike);
+//! - a `TimeWarp` HTTP wrapper shows the client the simulator's timestamps (`scheduled_time`,
+//!   `end_time`, `submit_time`, the `Date` header) on that same fast clock, so durations read
+//!   from them are service durations (the simulator stamps real wall-clock times). It also
+//!   counts the task queries per task and notes when each task was first seen finished.
 //!
-//! Usage: `polling_bench [TASKS_PER_CELL] [SCALE]` (default 8 tasks, scale 50).
+//! The waits of a cell begin 0 to 8 s after their submissions, spread evenly (see `PHASES`).
+//! The detection delay of a task is the time from its `end_time` to the answer that showed it
+//! finished, in service seconds.
+//!
+//! Rows: `PollPolicy::default()` (today's backoff), the Python SDK 2.x `jobs.wait` schedule
+//! (queries at 1, 3, 7, 15, 23 s, then every 8 s) replayed with `PollPolicy::with_fixed_delays`,
+//! and `PollPolicy::with_expectation` with a speed model learned (`SpeedModel::observe_task`)
+//! from three tasks finished on the same simulator first; then the same with the expected run
+//! time 10% too long and 10% too short, to show what a wrong speed model costs.
+//!
+//! Usage: `polling_bench [TASKS_PER_CELL] [SCALE]` (default 20 tasks, scale 25).
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+use std::collections::HashMap;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use wan_animate_core::predict::{Expectation, PredictiveSchedule, SpeedModel};
-use wan_animate_core::types::{CreateTaskRequest, Mode, Model, TaskStatus};
+use wan_animate_core::http::{HttpClient, HttpRequest, HttpResponse, ResponseBody, TransportError};
+use wan_animate_core::http_types as http;
+use wan_animate_core::predict::{Expectation, SpeedModel};
+use wan_animate_core::rt::{Clock, Sleep, http_date};
+use wan_animate_core::types::{
+    CreateTaskRequest, EpochMillis, Mode, Model, ServiceTime, TaskResponse,
+};
 use wan_animate_core::{Client, ClientConfig, PollPolicy};
+use wan_animate_reqwest::ReqwestClient;
 use wan_animate_sim::{RateLimits, Sim, TaskDurations};
 
 /// Service time a task spends queued before it runs (the simulator's default).
 const QUEUE: Duration = Duration::from_secs(5);
+/// Warm-up tasks whose run times teach the predictive row its speed.
+const LEARN_FROM: usize = 3;
+/// The waits of a cell begin this long after their submissions, spread evenly over the tasks
+/// (task `i` of `n` at `(i + 0.5) / n` of it). The simulator's durations are exact, so without
+/// this every task of a cell would end at the same moment of a fixed schedule (the Python SDK's
+/// 8 s grid) and its delay would be the luck of that one phase; real durations vary.
+const PHASES: Duration = Duration::from_secs(8);
+
+/// Real time mapped onto a clock running `scale` times faster, from a common origin.
+#[derive(Debug, Clone, Copy)]
+struct Warp {
+    scale: f64,
+    mono0: Instant,
+    wall0: SystemTime,
+}
+
+impl Warp {
+    fn new(scale: f64) -> Self {
+        Self {
+            scale,
+            mono0: Instant::now(),
+            wall0: SystemTime::now(),
+        }
+    }
+
+    /// A real wall-clock time on the fast clock.
+    fn wall(&self, t: SystemTime) -> SystemTime {
+        match t.duration_since(self.wall0) {
+            Ok(d) => self.wall0 + d.mul_f64(self.scale),
+            Err(e) => self.wall0 - e.duration().mul_f64(self.scale),
+        }
+    }
+}
+
+impl Clock for Warp {
+    fn now(&self) -> Instant {
+        self.mono0 + self.mono0.elapsed().mul_f64(self.scale)
+    }
+    fn wall_now(&self) -> SystemTime {
+        self.wall(SystemTime::now())
+    }
+}
+
+impl Sleep for Warp {
+    fn sleep(&self, duration: Duration) -> impl Future<Output = ()> + Send {
+        tokio::time::sleep(duration.div_f64(self.scale))
+    }
+}
+
+/// What the wrapper saw of one task.
+#[derive(Debug, Default, Clone)]
+struct Seen {
+    queries: u32,
+    /// On the fast clock: the first answer that showed the task finished, and its `end_time`.
+    finished: Option<(SystemTime, SystemTime)>,
+}
+
+/// Forwards to the simulator, translating its timestamps onto the fast clock and counting.
+#[derive(Debug, Clone)]
+struct TimeWarp {
+    inner: ReqwestClient,
+    warp: Warp,
+    seen: Arc<Mutex<HashMap<String, Seen>>>,
+}
+
+impl HttpClient for TimeWarp {
+    async fn send(&self, request: HttpRequest) -> Result<HttpResponse, TransportError> {
+        let task_id = (request.method() == http::Method::GET)
+            .then(|| request.uri().path().rsplit_once("/tasks/"))
+            .flatten()
+            .map(|(_, id)| id.to_owned());
+        let response = self.inner.send(request).await?;
+        let received = self.warp.wall_now();
+        let (mut head, body) = response.into_parts();
+        head.headers.insert(
+            http::header::DATE,
+            http::HeaderValue::from_str(&http_date(received))
+                .map_err(|e| TransportError::other(e.to_string()))?,
+        );
+        let Some(task_id) = task_id else {
+            return Ok(http::Response::from_parts(head, body));
+        };
+        let bytes = body.collect(1 << 20).await?;
+        let mut json: serde_json::Value =
+            serde_json::from_slice(&bytes).map_err(|e| TransportError::other(e.to_string()))?;
+        let mut end = None;
+        if let Some(output) = json.get_mut("output").and_then(|o| o.as_object_mut()) {
+            for field in ["submit_time", "scheduled_time", "end_time"] {
+                let Some(v) = output.get_mut(field) else {
+                    continue;
+                };
+                let Some(t) = v
+                    .as_str()
+                    .and_then(|s| ServiceTime::new(s).to_system_time())
+                else {
+                    continue;
+                };
+                let warped = self.warp.wall(t);
+                if field == "end_time" {
+                    end = Some(warped);
+                }
+                *v = ServiceTime::from_unix_millis(EpochMillis::from_system_time(warped).0)
+                    .as_str()
+                    .into();
+            }
+        }
+        {
+            let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+            let s = seen.entry(task_id).or_default();
+            s.queries += 1;
+            if let (None, Some(end)) = (s.finished, end) {
+                s.finished = Some((received, end));
+            }
+        }
+        let body = serde_json::to_vec(&json).map_err(|e| TransportError::other(e.to_string()))?;
+        head.headers.remove(http::header::CONTENT_LENGTH);
+        Ok(http::Response::from_parts(
+            head,
+            ResponseBody::from_bytes(body),
+        ))
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Schedule {
-    /// `PollPolicy::default()`: 5 s growing x1.5 to 30 s, with jitter.
     Backoff,
-    /// The official Python SDK 2.x `jobs.wait`: polls at 1, 3, 7, 15, 23 s, then every 8 s.
     PythonSdk2,
-    /// `predict::PredictiveSchedule` with a speed model learned from three finished tasks.
     Predictive,
+    /// The predictive schedule with a speed 10% off: predicting `factor` times the truth.
+    Mispredicted(f64),
 }
 
 impl Schedule {
@@ -36,85 +178,43 @@ impl Schedule {
         match self {
             Schedule::Backoff => "backoff (today's default)",
             Schedule::PythonSdk2 => "python sdk 2.x (replayed)",
-            Schedule::Predictive => "predictive",
-        }
-    }
-}
-
-/// One delay source per waited task.
-enum Delays {
-    Backoff { policy: PollPolicy, n: u32 },
-    Python { n: u32, last: Duration },
-    Predictive(Box<PredictiveSchedule>),
-}
-
-impl Delays {
-    fn new(schedule: Schedule, expect: &Expectation) -> Self {
-        match schedule {
-            Schedule::Backoff => Delays::Backoff {
-                policy: PollPolicy::default(),
-                n: 0,
-            },
-            Schedule::PythonSdk2 => Delays::Python {
-                n: 0,
-                last: Duration::ZERO,
-            },
-            Schedule::Predictive => {
-                Delays::Predictive(Box::new(PredictiveSchedule::new(expect.clone())))
-            }
+            Schedule::Predictive => "predictive (speed learned from 3 tasks)",
+            Schedule::Mispredicted(f) if f > 1.0 => "predictive, speed model 10% too slow",
+            Schedule::Mispredicted(_) => "predictive, speed model 10% too fast",
         }
     }
 
-    /// The service-time sleep before the next query, `elapsed` into the wait.
-    fn next(&mut self, elapsed: Duration) -> Duration {
+    /// How long after submitting the first query goes out (ours query at once).
+    fn first_query_after(self) -> Duration {
         match self {
-            Delays::Backoff { policy, n } => {
-                let d = if *n == 0 {
-                    Duration::ZERO
-                } else {
-                    // The same ±10% jitter the client applies.
-                    let base = policy.delay(*n - 1);
-                    base.mul_f64(0.9 + 0.2 * pseudo_random(*n))
-                };
-                *n += 1;
-                d
-            }
-            Delays::Python { n, last } => {
-                const AT: [u64; 5] = [1, 3, 7, 15, 23];
-                let at = match AT.get(*n as usize) {
-                    Some(s) => Duration::from_secs(*s),
-                    None => *last + Duration::from_secs(8),
-                };
-                *n += 1;
-                *last = at;
-                at.saturating_sub(elapsed)
-            }
-            Delays::Predictive(s) => s.next_delay(elapsed),
+            Schedule::PythonSdk2 => Duration::from_secs(1),
+            _ => Duration::ZERO,
         }
     }
 
-    fn observe_running(&mut self, started: Duration) {
-        if let Delays::Predictive(s) = self {
-            s.observe_running(started);
+    fn policy(self, expect: &Expectation) -> PollPolicy {
+        match self {
+            Schedule::Backoff => PollPolicy::default(),
+            // The first query at 1 s (see `first_query_after`), then 3, 7, 15, 23, 31, ...
+            Schedule::PythonSdk2 => PollPolicy::default()
+                .with_fixed_delays([2, 4, 8, 8].map(Duration::from_secs))
+                .without_jitter(),
+            Schedule::Predictive => PollPolicy::default().with_expectation(expect.clone()),
+            Schedule::Mispredicted(f) => {
+                let mut e = expect.clone();
+                e.run = e.run.mul_f64(f);
+                e.queue = e.queue.mul_f64(f);
+                PollPolicy::default().with_expectation(e)
+            }
         }
     }
-}
-
-fn pseudo_random(n: u32) -> f64 {
-    let x = (n as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    ((x >> 11) as f64) / ((1u64 << 53) as f64)
-}
-
-struct Outcome {
-    queries: u32,
-    delay_service_secs: f64,
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let per_cell: usize = args.first().map(|s| s.parse()).transpose()?.unwrap_or(8);
-    let scale: f64 = args.get(1).map(|s| s.parse()).transpose()?.unwrap_or(50.0);
+    let per_cell: usize = args.first().map(|s| s.parse()).transpose()?.unwrap_or(20);
+    let scale: f64 = args.get(1).map(|s| s.parse()).transpose()?.unwrap_or(25.0);
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let image = root.join("tests/samples/person.jpg");
     let video = root.join("tests/samples/dance.mp4");
@@ -123,7 +223,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .ok_or("the sample video has no duration")?;
 
     println!(
-        "polling: {per_cell} tasks per cell, time scale {scale}, output {output_secs:.2} s of video"
+        "polling: {per_cell} tasks per cell, time scale {scale}, output {output_secs:.2} s of video; \
+         real Client::wait_with on a {scale}x clock"
     );
     println!(
         "| schedule | task (service s) | queries per task | mean detection delay | p95 detection delay |"
@@ -131,10 +232,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("|---|---|---|---|---|");
     for total in [60u64, 300, 900] {
         let run = Duration::from_secs(total) - QUEUE;
-        let per_output_sec = run.div_f64(output_secs);
         let mut durations = TaskDurations::default();
         durations.queue = QUEUE;
-        durations.run_per_output_second_std = per_output_sec;
+        durations.run_per_output_second_std = run.div_f64(output_secs);
         durations.min_run = Duration::ZERO;
         let sim = Sim::builder()
             .time_scale(scale)
@@ -144,102 +244,115 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .start()
             .await?;
         let config = ClientConfig::new(sim.api_key()).with_base_url(sim.base_url())?;
-        let client = wan_animate_reqwest::client(config)?;
+        // Uploads and submissions on real time; waits on the fast clock.
+        let submitter = wan_animate_reqwest::client(config.clone())?;
+        let warp = Warp::new(scale);
+        let seen = Arc::new(Mutex::new(HashMap::new()));
+        let waiter = Client::builder(config)
+            .http_client(TimeWarp {
+                inner: ReqwestClient::new(),
+                warp,
+                seen: seen.clone(),
+            })
+            .sleep(warp)
+            .clock(warp)
+            .build()?;
         let model = Model::AnimateMove;
-        let image_url = client.upload_file(&model, &image, None).await?.oss_url;
-        let video_url = client.upload_file(&model, &video, None).await?.oss_url;
+        let image_url = submitter.upload_file(&model, &image, None).await?.oss_url;
+        let video_url = submitter.upload_file(&model, &video, None).await?.oss_url;
         let request = CreateTaskRequest::new(model, image_url, video_url, Mode::Standard);
 
-        // What the account's history would have taught: three finished tasks of this speed.
+        // What the account's history teaches: the run times of three finished tasks.
         let mut speed = SpeedModel::prior();
-        for _ in 0..3 {
-            speed.observe(&Mode::Standard, output_secs, run);
+        let warmup = spawn_waits(
+            &submitter,
+            &waiter,
+            &request,
+            LEARN_FROM,
+            &PollPolicy::default(),
+            (warp, Duration::ZERO, Duration::ZERO),
+        );
+        for done in warmup.join_all().await {
+            speed.observe_task(&done?, output_secs, &Mode::Standard);
         }
         let expect = Expectation::new(&speed, output_secs, &Mode::Standard, 0);
 
-        for schedule in [
+        // All rows at once, on one simulator: each task's figures are its own.
+        let schedules = [
             Schedule::Backoff,
             Schedule::PythonSdk2,
             Schedule::Predictive,
-        ] {
-            let mut waits = tokio::task::JoinSet::new();
-            for _ in 0..per_cell {
-                let client = client.clone();
-                let request = request.clone();
-                let delays = Delays::new(schedule, &expect);
-                waits.spawn(async move { wait_one(&client, &request, delays, scale).await });
+            Schedule::Mispredicted(1.1),
+            Schedule::Mispredicted(0.9),
+        ];
+        let mut rows = Vec::new();
+        for schedule in schedules {
+            let policy = schedule.policy(&expect);
+            rows.push(spawn_waits(
+                &submitter,
+                &waiter,
+                &request,
+                per_cell,
+                &policy,
+                (warp, schedule.first_query_after(), PHASES),
+            ));
+        }
+        for (schedule, waits) in schedules.into_iter().zip(rows) {
+            let mut figures = Vec::new();
+            for done in waits.join_all().await {
+                let done = done?;
+                let s = seen
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .get(&done.output.task_id)
+                    .cloned()
+                    .unwrap_or_default();
+                let (seen_at, end) = s.finished.ok_or("a finished task without end_time")?;
+                let delay = seen_at.duration_since(end).unwrap_or_default();
+                figures.push((s.queries, delay.as_secs_f64()));
             }
-            let mut outcomes = Vec::new();
-            while let Some(r) = waits.join_next().await {
-                outcomes.push(r?.map_err(|e| e.to_string())?);
-            }
-            print_row(schedule, total, &outcomes);
+            print_row(schedule, total, &figures);
         }
         sim.shutdown().await;
     }
     Ok(())
 }
 
-async fn wait_one(
-    client: &Client,
+/// Submits `n` tasks and waits for each with `policy`, concurrently, the wait of task `i`
+/// beginning `phases * (i + 0.5) / n` after its submission and its first query `first` later
+/// (service time).
+fn spawn_waits(
+    submitter: &Client,
+    waiter: &Client,
     request: &CreateTaskRequest,
-    mut delays: Delays,
-    scale: f64,
-) -> Result<Outcome, Arc<str>> {
-    let task = client
-        .submit(request)
-        .await
-        .map_err(|e| Arc::from(e.to_string()))?;
-    let started = Instant::now();
-    let mut queries = 0u32;
-    loop {
-        let elapsed = started.elapsed().mul_f64(scale);
-        let sleep = delays.next(elapsed);
-        tokio::time::sleep(sleep.div_f64(scale)).await;
-        let t = client
-            .get(&task.task_id)
-            .await
-            .map_err(|e| Arc::from(e.to_string()))?;
-        queries += 1;
-        let seen = SystemTime::now();
-        match t.output.task_status {
-            TaskStatus::Running | TaskStatus::Pending => {
-                if t.output.task_status == TaskStatus::Running {
-                    let run_start = t
-                        .output
-                        .scheduled_time
-                        .as_ref()
-                        .and_then(|s| s.to_system_time())
-                        .and_then(|s| {
-                            let wait_start = SystemTime::now() - started.elapsed();
-                            s.duration_since(wait_start).ok()
-                        })
-                        .unwrap_or_default();
-                    delays.observe_running(run_start.mul_f64(scale));
-                }
-            }
-            TaskStatus::Succeeded => {
-                let end = t
-                    .output
-                    .end_time
-                    .as_ref()
-                    .and_then(|s| s.to_system_time())
-                    .ok_or_else(|| Arc::from("no end_time"))?;
-                let late = seen.duration_since(end).unwrap_or_default();
-                return Ok(Outcome {
-                    queries,
-                    delay_service_secs: late.as_secs_f64() * scale,
-                });
-            }
-            other => return Err(Arc::from(format!("task ended {other}"))),
-        }
+    n: usize,
+    policy: &PollPolicy,
+    (warp, first, phases): (Warp, Duration, Duration),
+) -> tokio::task::JoinSet<Result<TaskResponse, String>> {
+    let mut set = tokio::task::JoinSet::new();
+    for i in 0..n {
+        let first = first + phases.mul_f64((i as f64 + 0.5) / n as f64);
+        let (submitter, waiter) = (submitter.clone(), waiter.clone());
+        let (request, policy) = (request.clone(), policy.clone());
+        set.spawn(async move {
+            let task = submitter
+                .submit(&request)
+                .await
+                .map_err(|e| e.to_string())?;
+            warp.sleep(first).await;
+            waiter
+                .wait_with(&task.task_id, &policy)
+                .await
+                .map_err(|e| e.to_string())
+        });
     }
+    set
 }
 
-fn print_row(schedule: Schedule, total: u64, outcomes: &[Outcome]) {
-    let n = outcomes.len().max(1) as f64;
-    let queries = outcomes.iter().map(|o| o.queries as f64).sum::<f64>() / n;
-    let mut delays: Vec<f64> = outcomes.iter().map(|o| o.delay_service_secs).collect();
+fn print_row(schedule: Schedule, total: u64, figures: &[(u32, f64)]) {
+    let n = figures.len().max(1) as f64;
+    let queries = figures.iter().map(|f| f64::from(f.0)).sum::<f64>() / n;
+    let mut delays: Vec<f64> = figures.iter().map(|f| f.1).collect();
     delays.sort_by(|a, b| a.total_cmp(b));
     let mean = delays.iter().sum::<f64>() / n;
     let p95 = delays

@@ -1,11 +1,12 @@
 //! Waiting for a task: a policy, the events a wait produces, and the pure schedule.
 
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use wan_animate_types::{TaskResponse, TaskStatus};
 
 use crate::error::Error;
 use crate::outcome::TaskOutcome;
+use crate::predict::{Expectation, PredictiveSchedule, PredictiveTuning};
 
 /// How a task is polled.
 ///
@@ -33,6 +34,14 @@ pub struct PollPolicy {
     /// With [`CompletionSignals`](crate::CompletionSignals) configured, the wait queries at
     /// once on a signal and otherwise only this often (a safety net for lost notifications).
     pub signal_safety_interval: Duration,
+    /// What is expected of the task (see [`predict`](crate::predict)): when set, the delays
+    /// come from a [`PredictiveSchedule`] instead of the backoff above.
+    pub expectation: Option<Expectation>,
+    /// The tuning of the predictive schedule, when [`expectation`](Self::expectation) is set.
+    pub predictive_tuning: PredictiveTuning,
+    /// A fixed list of delays (the last one repeats) instead of the backoff: replays another
+    /// client's schedule. Ignored when [`expectation`](Self::expectation) is set.
+    pub fixed_delays: Option<Vec<Duration>>,
 }
 
 impl Default for PollPolicy {
@@ -47,6 +56,9 @@ impl Default for PollPolicy {
             max_wait: None,
             cancel_on_deadline: false,
             signal_safety_interval: Duration::from_secs(60),
+            expectation: None,
+            predictive_tuning: PredictiveTuning::default(),
+            fixed_delays: None,
         }
     }
 }
@@ -88,6 +100,48 @@ impl PollPolicy {
         self
     }
 
+    /// Polls by prediction: sparsely until shortly before the expected end, densely around it,
+    /// backing off if the task is late (see [`PredictiveSchedule`]). The first query stays
+    /// immediate; deadlines, cancel-on-deadline and completion signals work as without it.
+    ///
+    /// ```
+    /// use wan_animate_core::PollPolicy;
+    /// use wan_animate_core::predict::{Expectation, SpeedModel};
+    /// use wan_animate_core::types::Mode;
+    /// // 5 s of output in standard mode, nothing of ours ahead of it.
+    /// let expect = Expectation::new(&SpeedModel::prior(), 5.0, &Mode::Standard, 0);
+    /// let policy = PollPolicy::default().with_expectation(expect);
+    /// assert!(policy.expectation.is_some());
+    /// ```
+    pub fn with_expectation(mut self, expect: Expectation) -> Self {
+        self.expectation = Some(expect);
+        self
+    }
+
+    /// Sets the tuning of the predictive schedule.
+    pub fn with_predictive_tuning(mut self, tuning: PredictiveTuning) -> Self {
+        self.predictive_tuning = tuning;
+        self
+    }
+
+    /// Replays a fixed schedule: the wait after query `n` is `delays[n]`, the last one
+    /// repeating (an empty list keeps the backoff). Jitter still applies unless disabled.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use wan_animate_core::PollPolicy;
+    /// // The official Python SDK 2.x: queries at 1, 3, 7, 15, 23 s, then every 8 s.
+    /// let secs = [1, 2, 4, 8, 8].map(Duration::from_secs);
+    /// let p = PollPolicy::default().with_fixed_delays(secs).without_jitter();
+    /// assert_eq!(p.delay(2), Duration::from_secs(4));
+    /// assert_eq!(p.delay(9), Duration::from_secs(8));
+    /// ```
+    pub fn with_fixed_delays(mut self, delays: impl IntoIterator<Item = Duration>) -> Self {
+        let v: Vec<Duration> = delays.into_iter().collect();
+        self.fixed_delays = (!v.is_empty()).then_some(v);
+        self
+    }
+
     /// Disables jitter (deterministic schedules in tests).
     pub fn without_jitter(mut self) -> Self {
         self.jitter = false;
@@ -96,6 +150,11 @@ impl PollPolicy {
 
     /// The wait after query number `n` (0-based), before jitter.
     pub fn delay(&self, n: u32) -> Duration {
+        if let Some(v) = self.fixed_delays.as_deref() {
+            if let Some(last) = v.last() {
+                return v.get(n as usize).copied().unwrap_or(*last);
+            }
+        }
         let secs =
             self.initial_delay.as_secs_f64() * self.multiplier.max(1.0).powi(n.min(60) as i32);
         Duration::from_secs_f64(secs.min(self.max_delay.as_secs_f64()))
@@ -152,6 +211,8 @@ pub(crate) struct PollState {
     waited: bool,
     signals: bool,
     pub(crate) last: Option<TaskStatus>,
+    /// The predictive schedule, when the policy carries an expectation.
+    predictive: Option<PredictiveSchedule>,
 }
 
 /// What one answer produced: at most one status event, then maybe the end of the wait.
@@ -175,6 +236,12 @@ impl PollState {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
+        let predictive = policy.expectation.clone().map(|e| {
+            let mut s = PredictiveSchedule::with_tuning(e, policy.predictive_tuning.clone());
+            // Its first delay (zero) is the immediate first query, which is ours anyway.
+            s.next_delay(Duration::ZERO);
+            s
+        });
         Self {
             policy,
             started: now,
@@ -183,6 +250,7 @@ impl PollState {
             waited: false,
             signals,
             last: None,
+            predictive,
         }
     }
 
@@ -205,8 +273,13 @@ impl PollState {
             self.waited = false;
             return PollStep::Query;
         }
+        let elapsed = now.saturating_duration_since(self.started);
         let mut delay = if self.signals {
             self.policy.signal_safety_interval
+        } else if let Some(s) = self.predictive.as_mut() {
+            // No jitter: the schedule aims at a moment; waiters of different tasks spread
+            // out by their own expected ends.
+            s.next_delay(elapsed)
         } else {
             self.policy.jittered_delay(self.polls - 1, unit)
         };
@@ -222,9 +295,19 @@ impl PollState {
         self.polls += 1;
     }
 
-    /// The service answered `task` at `now`.
-    pub(crate) fn observe(&mut self, task: TaskResponse, now: Instant) -> Observed {
+    /// The service answered `task` at `now`; `server_now` is the server's wall clock at that
+    /// moment, as best known (the local wall clock corrected by the `Date` offset).
+    pub(crate) fn observe(
+        &mut self,
+        task: TaskResponse,
+        now: Instant,
+        server_now: SystemTime,
+    ) -> Observed {
         let status = task.output.task_status.clone();
+        if let (Some(s), TaskStatus::Running) = (self.predictive.as_mut(), &status) {
+            let elapsed = now.saturating_duration_since(self.started);
+            s.observe_running_for(elapsed, running_for(&task, server_now));
+        }
         let changed = self.last.as_ref() != Some(&status);
         let previous = self.last.replace(status);
         let outcome = TaskOutcome::from_response(&task);
@@ -245,6 +328,18 @@ impl PollState {
     pub(crate) fn cut_by_deadline(&self, now: Instant) -> bool {
         self.deadline.is_some_and(|d| now >= d)
     }
+}
+
+/// How long a `RUNNING` task has been running: from its `scheduled_time` to `server_now`,
+/// both on the server's clock. Without a usable `scheduled_time`, or with one in the future,
+/// zero (it started when first seen running).
+pub(crate) fn running_for(task: &TaskResponse, server_now: SystemTime) -> Duration {
+    task.output
+        .scheduled_time
+        .as_ref()
+        .and_then(|t| t.to_system_time())
+        .and_then(|t| server_now.duration_since(t).ok())
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -274,7 +369,11 @@ mod tests {
             match st.next(now, 0.5) {
                 PollStep::Query => {
                     st.queried();
-                    assert!(st.observe(task("RUNNING"), now).end.is_none());
+                    assert!(
+                        st.observe(task("RUNNING"), now, SystemTime::UNIX_EPOCH)
+                            .end
+                            .is_none()
+                    );
                 }
                 PollStep::Wait(d) => {
                     waits.push(d.as_secs());
@@ -305,12 +404,43 @@ mod tests {
     fn events_come_once_per_status_and_terminal_answers_end_the_wait() {
         let t0 = Instant::now();
         let mut st = PollState::new(PollPolicy::default(), t0, None, false);
-        assert!(st.observe(task("PENDING"), t0).event.is_some());
-        assert!(st.observe(task("PENDING"), t0).event.is_none());
-        let o = st.observe(task("SUCCEEDED"), t0);
+        assert!(
+            st.observe(task("PENDING"), t0, SystemTime::UNIX_EPOCH)
+                .event
+                .is_some()
+        );
+        assert!(
+            st.observe(task("PENDING"), t0, SystemTime::UNIX_EPOCH)
+                .event
+                .is_none()
+        );
+        let o = st.observe(task("SUCCEEDED"), t0, SystemTime::UNIX_EPOCH);
         assert!(o.event.is_some());
         assert!(matches!(o.end, Some(Ok(TaskEvent::Finished(_)))));
-        let o = st.observe(task("CANCELED"), t0);
+        let o = st.observe(task("CANCELED"), t0, SystemTime::UNIX_EPOCH);
         assert!(matches!(o.end, Some(Err(_))));
+    }
+
+    #[test]
+    fn the_run_time_so_far_is_read_from_scheduled_time_on_the_servers_clock() {
+        let with_start = |t: &str| -> TaskResponse {
+            serde_json::from_str(&format!(
+                r#"{{"output":{{"task_id":"t","task_status":"RUNNING","scheduled_time":"{t}"}}}}"#
+            ))
+            .unwrap()
+        };
+        // 2025-09-18 15:32:00.105 (UTC+8) is 1_758_180_720_105 ms.
+        let server_now = SystemTime::UNIX_EPOCH + Duration::from_millis(1_758_180_720_105 + 7_000);
+        let t = with_start("2025-09-18 15:32:00.105");
+        assert_eq!(running_for(&t, server_now), Duration::from_secs(7));
+        // Long before (the wait began late): all of it.
+        let later = server_now + Duration::from_secs(3600);
+        assert_eq!(running_for(&t, later), Duration::from_secs(3607));
+        // In the future (clocks disagree), unparseable or absent: it starts now.
+        let t = with_start("2025-09-18 15:33:00.000");
+        assert_eq!(running_for(&t, server_now), Duration::ZERO);
+        let t = with_start("yesterday");
+        assert_eq!(running_for(&t, server_now), Duration::ZERO);
+        assert_eq!(running_for(&task("RUNNING"), server_now), Duration::ZERO);
     }
 }

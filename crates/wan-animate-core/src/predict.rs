@@ -8,7 +8,10 @@
 //! start, so only the run time remains uncertain.
 //!
 //! Everything here is pure: the schedule is a function of elapsed times and observations,
-//! tested without clocks.
+//! tested without clocks. `Client::wait_with` / `watch_with` follow it when the policy carries
+//! an expectation ([`PollPolicy::with_expectation`](crate::PollPolicy::with_expectation));
+//! [`SpeedModel::load`] / [`save`](SpeedModel::save) keep the model between runs, and
+//! [`SpeedModel::observe_task`] learns from each finished task.
 //!
 //! ```
 //! use std::time::Duration;
@@ -23,9 +26,12 @@
 //! assert_eq!(first, Duration::ZERO);
 //! ```
 
+use std::path::Path;
 use std::time::Duration;
 
-use wan_animate_types::Mode;
+use wan_animate_types::{Mode, TaskResponse, TaskStatus};
+
+use crate::error::Error;
 
 /// How long processing takes per second of output, by mode, and how sure we are of it.
 ///
@@ -55,6 +61,11 @@ pub struct SpeedModel {
     pub std_samples: u32,
     /// Finished professional tasks observed.
     pub pro_samples: u32,
+    /// How much standard tasks' speeds scatter: an exponential average of the squared
+    /// relative deviation of each observation from the mean before it.
+    pub std_rel_variance: f64,
+    /// The same for professional tasks.
+    pub pro_rel_variance: f64,
 }
 
 impl SpeedModel {
@@ -65,13 +76,23 @@ impl SpeedModel {
             pro_secs_per_output_sec: 35.0,
             std_samples: 0,
             pro_samples: 0,
+            std_rel_variance: 0.0,
+            pro_rel_variance: 0.0,
         }
     }
 
-    fn slot(&mut self, mode: &Mode) -> (&mut f64, &mut u32) {
+    fn slot(&mut self, mode: &Mode) -> (&mut f64, &mut u32, &mut f64) {
         match mode {
-            Mode::Pro => (&mut self.pro_secs_per_output_sec, &mut self.pro_samples),
-            _ => (&mut self.std_secs_per_output_sec, &mut self.std_samples),
+            Mode::Pro => (
+                &mut self.pro_secs_per_output_sec,
+                &mut self.pro_samples,
+                &mut self.pro_rel_variance,
+            ),
+            _ => (
+                &mut self.std_secs_per_output_sec,
+                &mut self.std_samples,
+                &mut self.std_rel_variance,
+            ),
         }
     }
 
@@ -82,14 +103,136 @@ impl SpeedModel {
             return;
         }
         let rate = run.as_secs_f64() / output_secs;
-        let (mean, n) = self.slot(mode);
+        let (mean, n, var) = self.slot(mode);
         if *n == 0 {
             *mean = rate;
+            *var = 0.0;
         } else {
+            let dev = (rate - *mean) / *mean;
+            *var += (dev * dev - *var) * 0.3;
             // An exponential average: recent tasks count most, the service's speed drifts.
             *mean += (rate - *mean) * 0.3;
         }
         *n = n.saturating_add(1);
+    }
+
+    /// Learns from a finished task: its run time is `end_time - scheduled_time` (both on the
+    /// service's clock). Only `SUCCEEDED` tasks with both times count; returns whether it did.
+    ///
+    /// ```
+    /// use wan_animate_core::predict::SpeedModel;
+    /// use wan_animate_core::types::{Mode, TaskResponse};
+    /// let task: TaskResponse = serde_json::from_str(r#"{"output":{"task_id":"t",
+    ///     "task_status":"SUCCEEDED","scheduled_time":"2025-09-18 15:32:00.000",
+    ///     "end_time":"2025-09-18 15:33:30.000"}}"#).unwrap();
+    /// let mut speed = SpeedModel::prior();
+    /// assert!(speed.observe_task(&task, 3.0, &Mode::Standard));
+    /// assert_eq!(speed.std_secs_per_output_sec, 30.0);
+    /// ```
+    pub fn observe_task(&mut self, task: &TaskResponse, output_secs: f64, mode: &Mode) -> bool {
+        if task.output.task_status != TaskStatus::Succeeded {
+            return false;
+        }
+        let time = |t: &Option<wan_animate_types::ServiceTime>| {
+            t.as_ref().and_then(|t| t.to_system_time())
+        };
+        let (Some(start), Some(end)) = (
+            time(&task.output.scheduled_time),
+            time(&task.output.end_time),
+        ) else {
+            return false;
+        };
+        let Ok(run) = end.duration_since(start) else {
+            return false;
+        };
+        if !(output_secs.is_finite() && output_secs > 0.0) || run.is_zero() {
+            return false;
+        }
+        self.observe(mode, output_secs, run);
+        true
+    }
+
+    /// Reads a model saved by [`save`](Self::save). A missing, unreadable or corrupt file,
+    /// or nonsense values in it, give the [`prior`](Self::prior): the model is a hint, never
+    /// a reason to fail a wait.
+    ///
+    /// ```
+    /// use wan_animate_core::predict::SpeedModel;
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let path = dir.path().join("speed.json");
+    /// assert_eq!(SpeedModel::load(&path), SpeedModel::prior()); // nothing saved yet
+    /// let mut speed = SpeedModel::prior();
+    /// speed.observe(&wan_animate_core::types::Mode::Pro, 2.0, std::time::Duration::from_secs(50));
+    /// speed.save(&path).unwrap();
+    /// assert_eq!(SpeedModel::load(&path), speed);
+    /// ```
+    pub fn load(path: &Path) -> Self {
+        std::fs::read(path)
+            .ok()
+            .and_then(|bytes| Self::from_json(&bytes))
+            .unwrap_or_else(Self::prior)
+    }
+
+    fn from_json(bytes: &[u8]) -> Option<Self> {
+        let v: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+        let rate = |mode: &str| -> Option<(f64, u32, f64)> {
+            let m = v.get(mode)?;
+            let r = m.get("secs_per_output_sec")?.as_f64()?;
+            let n = m.get("samples")?.as_u64()?;
+            // Absent in older files: no scatter known.
+            let var = match m.get("rel_variance") {
+                None => 0.0,
+                Some(x) => x.as_f64().filter(|x| x.is_finite() && *x >= 0.0)?,
+            };
+            (r.is_finite() && r > 0.0).then_some((r, u32::try_from(n).unwrap_or(u32::MAX), var))
+        };
+        let prior = Self::prior();
+        let (std_rate, std_n, std_var) =
+            rate("std").unwrap_or((prior.std_secs_per_output_sec, 0, 0.0));
+        let (pro_rate, pro_n, pro_var) =
+            rate("pro").unwrap_or((prior.pro_secs_per_output_sec, 0, 0.0));
+        Some(Self {
+            std_secs_per_output_sec: std_rate,
+            pro_secs_per_output_sec: pro_rate,
+            std_samples: std_n,
+            pro_samples: pro_n,
+            std_rel_variance: std_var,
+            pro_rel_variance: pro_var,
+        })
+    }
+
+    /// Writes the model as JSON, atomically: to a temporary file in the same directory, then
+    /// renamed over `path`, so a crash never leaves half a file. Creates the directory.
+    pub fn save(&self, path: &Path) -> Result<(), Error> {
+        let json = serde_json::json!({
+            "version": 1,
+            "std": {
+                "secs_per_output_sec": self.std_secs_per_output_sec,
+                "samples": self.std_samples,
+                "rel_variance": self.std_rel_variance,
+            },
+            "pro": {
+                "secs_per_output_sec": self.pro_secs_per_output_sec,
+                "samples": self.pro_samples,
+                "rel_variance": self.pro_rel_variance,
+            },
+        });
+        let what = "save the polling speed model";
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| Error::local_io(what, dir, e))?;
+        }
+        let mut tmp = path.as_os_str().to_owned();
+        // Unique per process and per save, so concurrent savers never share a temporary.
+        static SAVES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = SAVES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        tmp.push(format!(".tmp-{}-{n}", std::process::id()));
+        let tmp = std::path::PathBuf::from(tmp);
+        let body = serde_json::to_vec_pretty(&json).unwrap_or_default();
+        let written = std::fs::write(&tmp, body).and_then(|()| std::fs::rename(&tmp, path));
+        written.map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            Error::local_io(what, path, e)
+        })
     }
 
     /// The expected processing time of `output_secs` of video in `mode`.
@@ -103,17 +246,25 @@ impl SpeedModel {
     }
 
     /// The relative uncertainty of [`run_time`](Self::run_time): wide with no observation,
-    /// narrowing with each one down to 5%.
+    /// narrowing with each one down to 5%, but never below twice the relative scatter of the
+    /// speeds observed (capped at 50%).
     pub fn spread(&self, mode: &Mode) -> f64 {
-        let n = match mode {
-            Mode::Pro => self.pro_samples,
-            _ => self.std_samples,
+        let (n, var) = match mode {
+            Mode::Pro => (self.pro_samples, self.pro_rel_variance),
+            _ => (self.std_samples, self.std_rel_variance),
         };
-        match n {
+        let by_count: f64 = match n {
             0 => 0.5,
             1 => 0.2,
             2 => 0.1,
             _ => 0.05,
+        };
+        // Two standard deviations of the scatter seen, when it is wider.
+        let scatter = 2.0 * var.max(0.0).sqrt();
+        if scatter.is_finite() {
+            by_count.max(scatter).min(0.5)
+        } else {
+            0.5
         }
     }
 }
@@ -149,7 +300,8 @@ impl Expectation {
     }
 }
 
-/// The schedule's tuning. The defaults aim at a mean detection delay near 1.5 s.
+/// The schedule's tuning. With a right speed model the defaults see the end within about
+/// 0.5 s, at a fraction of the queries of a fixed schedule (docs/benchmarks.md, "polling").
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct PredictiveTuning {
@@ -160,8 +312,13 @@ pub struct PredictiveTuning {
     pub sparse_fraction: f64,
     /// The shortest sparse sleep: closer than this, poll densely.
     pub min_sparse: Duration,
-    /// The interval inside the window around the expected end.
+    /// The interval inside the window around the expected end. Its queries fall on a grid
+    /// anchored at the expected end plus `end_lag`, so a task that ends as predicted is seen
+    /// at once rather than up to one interval late.
     pub dense: Duration,
+    /// How long after the expected end the anchoring query goes out (the service's clock and
+    /// ours disagree a little; a query just before the end sees nothing).
+    pub end_lag: Duration,
     /// The smallest half-width of that window.
     pub min_window: Duration,
     /// Past the window, the interval grows by this factor up to `late_max`.
@@ -174,9 +331,12 @@ impl Default for PredictiveTuning {
     fn default() -> Self {
         Self {
             early_check: Duration::from_secs(5),
-            sparse_fraction: 0.5,
+            // A quarter, not a half: a task ending before the window (a speed model 10% too
+            // slow) is then seen about 3 s late rather than 10, for a few more queries.
+            sparse_fraction: 0.25,
             min_sparse: Duration::from_secs(15),
             dense: Duration::from_secs(3),
+            end_lag: Duration::from_millis(500),
             min_window: Duration::from_secs(3),
             late_growth: 1.5,
             late_max: Duration::from_secs(30),
@@ -193,8 +353,8 @@ pub struct PredictiveSchedule {
     expect: Expectation,
     tuning: PredictiveTuning,
     queries: u32,
-    /// When processing started, relative to the wait's start, once known.
-    started_at: Option<Duration>,
+    /// The expected end, relative to the wait's start, once the start of processing is known.
+    known_end: Option<Duration>,
     late_delay: Option<Duration>,
 }
 
@@ -210,7 +370,7 @@ impl PredictiveSchedule {
             expect,
             tuning,
             queries: 0,
-            started_at: None,
+            known_end: None,
             late_delay: None,
         }
     }
@@ -218,19 +378,29 @@ impl PredictiveSchedule {
     /// The task was seen `RUNNING`; processing started `started_at` after the wait began
     /// (from `scheduled_time`, or the moment it was first seen running). Only the first call counts.
     pub fn observe_running(&mut self, started_at: Duration) {
-        self.started_at.get_or_insert(started_at);
+        let run = self.expect.run;
+        self.known_end.get_or_insert(started_at + run);
+    }
+
+    /// The task was seen `RUNNING`, `elapsed` after the wait began, having run for `ran_for`
+    /// (server time since its `scheduled_time`): unlike
+    /// [`observe_running`](Self::observe_running) this also places a start before the wait
+    /// began. Only the first observation counts.
+    pub fn observe_running_for(&mut self, elapsed: Duration, ran_for: Duration) {
+        let run = self.expect.run;
+        self.known_end
+            .get_or_insert((elapsed + run).saturating_sub(ran_for));
     }
 
     /// The expected end, relative to the wait's start.
     pub fn expected_end(&self) -> Duration {
-        let start = self
-            .started_at
-            .unwrap_or(self.expect.queue.mul_f64(1.0 + self.expect.spread));
-        start + self.expect.run
+        self.known_end.unwrap_or_else(|| {
+            self.expect.queue.mul_f64(1.0 + self.expect.spread) + self.expect.run
+        })
     }
 
     fn half_window(&self) -> Duration {
-        let uncertain = match self.started_at {
+        let uncertain = match self.known_end {
             // Start known: only the run time is uncertain.
             Some(_) => self.expect.run.mul_f64(self.expect.spread),
             None => (self.expect.queue + self.expect.run).mul_f64(self.expect.spread),
@@ -265,7 +435,7 @@ impl PredictiveSchedule {
                 .min(until);
         }
         if elapsed <= window_end {
-            return t.dense;
+            return self.on_grid(elapsed, end + t.end_lag);
         }
         let next = match self.late_delay {
             None => t.dense,
@@ -273,6 +443,21 @@ impl PredictiveSchedule {
         };
         self.late_delay = Some(next);
         next
+    }
+}
+
+impl PredictiveSchedule {
+    /// The delay to the next point of the dense grid through `anchor` that is at least half
+    /// an interval away: between half and one and a half intervals.
+    fn on_grid(&self, elapsed: Duration, anchor: Duration) -> Duration {
+        let dense = self.tuning.dense.as_secs_f64();
+        if dense <= 0.0 {
+            return self.tuning.dense;
+        }
+        let (e, a) = (elapsed.as_secs_f64(), anchor.as_secs_f64());
+        let k = ((e + dense / 2.0 - a) / dense).ceil();
+        let next = a + k * dense;
+        Duration::from_secs_f64((next - e).clamp(dense / 2.0, 1.5 * dense))
     }
 }
 
@@ -323,6 +508,37 @@ mod tests {
     }
 
     #[test]
+    fn a_task_ending_as_predicted_is_seen_right_after_its_end_not_an_interval_late() {
+        for secs in [60u64, 300, 900] {
+            let mut m = SpeedModel::prior();
+            for _ in 0..3 {
+                m.observe(&Mode::Standard, 3.0, Duration::from_secs(secs));
+            }
+            let s = PredictiveSchedule::new(Expectation::new(&m, 3.0, &Mode::Standard, 0));
+            let (_, delay) = replay(s, Duration::from_secs(5), Duration::from_secs(5 + secs));
+            assert!(delay <= Duration::from_millis(501), "{secs} s: {delay:?}");
+        }
+    }
+
+    #[test]
+    fn a_task_that_started_before_the_wait_is_expected_to_end_earlier() {
+        let expect = Expectation::new(&learned(), 3.0, &Mode::Standard, 0);
+        let mut s = PredictiveSchedule::new(expect.clone());
+        // Seen at once, running for 40 s of its 60 s.
+        s.observe_running_for(Duration::ZERO, Duration::from_secs(40));
+        assert_eq!(s.expected_end(), Duration::from_secs(20));
+        let mut s = PredictiveSchedule::new(expect);
+        s.observe_running_for(Duration::from_secs(10), Duration::from_secs(4));
+        assert_eq!(s.expected_end(), Duration::from_secs(66));
+        s.observe_running_for(Duration::from_secs(13), Duration::ZERO);
+        assert_eq!(
+            s.expected_end(),
+            Duration::from_secs(66),
+            "the first counts"
+        );
+    }
+
+    #[test]
     fn a_task_much_later_than_predicted_backs_off_instead_of_hammering() {
         let s = PredictiveSchedule::new(Expectation::new(&learned(), 3.0, &Mode::Standard, 0));
         // Predicted 60 s, takes an hour.
@@ -337,6 +553,77 @@ mod tests {
         let (queries, delay) = replay(s, Duration::from_secs(120), Duration::from_secs(180));
         assert!(queries <= 15, "{queries} queries");
         assert!(delay <= Duration::from_secs(3), "{delay:?}");
+    }
+
+    #[test]
+    fn the_model_survives_a_save_and_a_corrupt_or_missing_file_gives_the_prior() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state/speed.json");
+        assert_eq!(SpeedModel::load(&path), SpeedModel::prior());
+        let mut m = SpeedModel::prior();
+        m.observe(&Mode::Standard, 3.0, Duration::from_secs(60));
+        m.observe(&Mode::Pro, 2.0, Duration::from_secs(90));
+        m.save(&path).unwrap();
+        assert_eq!(SpeedModel::load(&path), m);
+        // No temporary file is left behind.
+        let names: Vec<_> = std::fs::read_dir(path.parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["speed.json"]);
+        for corrupt in [
+            &b"{not json"[..],
+            b"",
+            br#"{"std":{"secs_per_output_sec":-1,"samples":3}}"#,
+            br#"[1,2]"#,
+        ] {
+            std::fs::write(&path, corrupt).unwrap();
+            assert_eq!(SpeedModel::load(&path), SpeedModel::prior(), "{corrupt:?}");
+        }
+        // A directory where the file should be: saving fails with a clear error.
+        let e = SpeedModel::prior().save(dir.path()).unwrap_err();
+        assert!(e.to_string().contains("speed model"), "{e}");
+    }
+
+    #[test]
+    fn a_finished_task_teaches_its_run_time_and_others_teach_nothing() {
+        let task = |status: &str, times: &str| -> TaskResponse {
+            serde_json::from_str(&format!(
+                r#"{{"output":{{"task_id":"t","task_status":"{status}"{times}}}}}"#
+            ))
+            .unwrap()
+        };
+        let both =
+            r#","scheduled_time":"2025-09-18 15:32:00.000","end_time":"2025-09-18 15:34:00.000""#;
+        let mut m = SpeedModel::prior();
+        assert!(!m.observe_task(&task("FAILED", both), 4.0, &Mode::Pro));
+        assert!(!m.observe_task(&task("SUCCEEDED", ""), 4.0, &Mode::Pro));
+        let reversed =
+            r#","scheduled_time":"2025-09-18 15:34:00.000","end_time":"2025-09-18 15:32:00.000""#;
+        assert!(!m.observe_task(&task("SUCCEEDED", reversed), 4.0, &Mode::Pro));
+        assert!(!m.observe_task(&task("SUCCEEDED", both), 0.0, &Mode::Pro));
+        assert_eq!(m, SpeedModel::prior());
+        assert!(m.observe_task(&task("SUCCEEDED", both), 4.0, &Mode::Pro));
+        assert_eq!((m.pro_secs_per_output_sec, m.pro_samples), (30.0, 1));
+    }
+
+    #[test]
+    fn scattered_speeds_keep_the_window_wide_and_steady_ones_narrow_it() {
+        let mut steady = SpeedModel::prior();
+        let mut scattered = SpeedModel::prior();
+        for i in 0..8 {
+            steady.observe(&Mode::Standard, 3.0, Duration::from_secs(60));
+            let secs = if i % 2 == 0 { 48 } else { 72 }; // ±20%
+            scattered.observe(&Mode::Standard, 3.0, Duration::from_secs(secs));
+        }
+        assert_eq!(steady.spread(&Mode::Standard), 0.05);
+        let s = scattered.spread(&Mode::Standard);
+        assert!((0.3..=0.5).contains(&s), "{s}");
+        // It survives a save.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("speed.json");
+        scattered.save(&path).unwrap();
+        assert_eq!(SpeedModel::load(&path), scattered);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! poll state machine of `poll.rs`.
 
 use std::collections::VecDeque;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use futures_core::Stream;
 use tracing::Instrument;
@@ -170,7 +170,8 @@ impl Client {
                 st.poll.queried();
                 match st.client.get_until(&st.task_id, st.poll.deadline()).await {
                     Ok(task) => {
-                        let observed = st.poll.observe(task, st.client.now());
+                        let server_now = st.client.server_now();
+                        let observed = st.poll.observe(task, st.client.now(), server_now);
                         st.queue.extend(observed.event.map(Ok));
                         if let Some(end) = observed.end {
                             st.done = true;
@@ -193,6 +194,19 @@ impl Client {
                 }
             }
         })
+    }
+
+    /// The server's wall clock as best known: the local one corrected by the offset the
+    /// answers' `Date` headers showed, if any did.
+    fn server_now(&self) -> SystemTime {
+        let local = self.inner.clock.wall_now();
+        match self.inner.server_clock.skew_ms() {
+            Some(ms) if ms >= 0 => local + Duration::from_millis(ms.unsigned_abs()),
+            Some(ms) => local
+                .checked_sub(Duration::from_millis(ms.unsigned_abs()))
+                .unwrap_or(local),
+            None => local,
+        }
     }
 
     /// Sleeps `d`, or less when a completion signal for the task comes first.
