@@ -250,7 +250,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let seen = Arc::new(Mutex::new(HashMap::new()));
         let waiter = Client::builder(config)
             .http_client(TimeWarp {
-                inner: ReqwestClient::new(),
+                inner: ReqwestClient::new()?,
                 warp,
                 seen: seen.clone(),
             })
