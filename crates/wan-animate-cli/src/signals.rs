@@ -75,12 +75,11 @@ impl Signals {
 
     /// Waits for the first signal (returns at once if one has arrived already).
     pub(crate) async fn recv(&mut self) -> Signal {
-        if let Some(rx) = &mut self.0 {
-            if let Ok(s) = rx.wait_for(Option::is_some).await {
-                if let Some(s) = *s {
-                    return s;
-                }
-            }
+        if let Some(rx) = &mut self.0
+            && let Ok(s) = rx.wait_for(Option::is_some).await
+            && let Some(s) = *s
+        {
+            return s;
         }
         std::future::pending().await
     }

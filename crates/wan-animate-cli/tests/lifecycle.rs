@@ -339,12 +339,12 @@ fn runs_under_create_faults_never_end_with_another_runs_task_and_lose_none() {
                     "run {k} says a task may exist but not how to check (`wan-animate list ...`)"
                 ));
             }
-            if let Some(id) = own_task {
-                if !(journaled.contains(id) || r.stderr.contains(id.as_str())) {
-                    broken.push(format!(
-                        "run {k} created task {id} and neither journaled nor named it: lost"
-                    ));
-                }
+            if let Some(id) = own_task
+                && !(journaled.contains(id) || r.stderr.contains(id.as_str()))
+            {
+                broken.push(format!(
+                    "run {k} created task {id} and neither journaled nor named it: lost"
+                ));
             }
         }
     }

@@ -231,10 +231,10 @@ fn receiver() -> (String, mpsc::Receiver<(Option<String>, Value)>) {
                 continue;
             }
             let _ = s.write_all(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n");
-            if let Ok(v) = serde_json::from_slice(&body) {
-                if tx.send((auth, v)).is_err() {
-                    return;
-                }
+            if let Ok(v) = serde_json::from_slice(&body)
+                && tx.send((auth, v)).is_err()
+            {
+                return;
             }
         }
     });

@@ -122,11 +122,11 @@ impl InFlight {
     }
 
     pub(crate) fn end(&self, id: &str, end: CreateEnd, at: SystemTime) {
-        if let Ok(mut m) = self.creates.lock() {
-            if let Some(c) = m.get_mut(id) {
-                c.end = Some(end);
-                c.ended_ms = Some(unix_ms(at));
-            }
+        if let Ok(mut m) = self.creates.lock()
+            && let Some(c) = m.get_mut(id)
+        {
+            c.end = Some(end);
+            c.ended_ms = Some(unix_ms(at));
         }
     }
 

@@ -150,10 +150,10 @@ impl PollPolicy {
 
     /// The wait after query number `n` (0-based), before jitter.
     pub fn delay(&self, n: u32) -> Duration {
-        if let Some(v) = self.fixed_delays.as_deref() {
-            if let Some(last) = v.last() {
-                return v.get(n as usize).copied().unwrap_or(*last);
-            }
+        if let Some(v) = self.fixed_delays.as_deref()
+            && let Some(last) = v.last()
+        {
+            return v.get(n as usize).copied().unwrap_or(*last);
         }
         let secs =
             self.initial_delay.as_secs_f64() * self.multiplier.max(1.0).powi(n.min(60) as i32);

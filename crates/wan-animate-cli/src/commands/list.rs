@@ -127,14 +127,14 @@ fn check_window(since: Option<i64>, until: Option<i64>, now: i64) -> Result<(), 
                 (u - s) as f64 / 3_600_000.0
             )));
         }
-    } else if let Some(s) = since {
-        if now - s > DAY_MS {
-            return Err(usage(format!(
-                "--since is {:.1} h ago; without --until the window ends now and the service lists at most 24 h at once: add --until (e.g. --until {}h)",
-                (now - s) as f64 / 3_600_000.0,
-                ((now - s - DAY_MS) / 3_600_000).max(0) + 1
-            )));
-        }
+    } else if let Some(s) = since
+        && now - s > DAY_MS
+    {
+        return Err(usage(format!(
+            "--since is {:.1} h ago; without --until the window ends now and the service lists at most 24 h at once: add --until (e.g. --until {}h)",
+            (now - s) as f64 / 3_600_000.0,
+            ((now - s - DAY_MS) / 3_600_000).max(0) + 1
+        )));
     }
     if since.is_some_and(|s| s > now + 60_000) {
         return Err(usage(

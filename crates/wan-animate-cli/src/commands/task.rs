@@ -231,11 +231,10 @@ pub(crate) async fn wait_and_finish(
             }
             r = async { typical.as_mut().expect("guarded").await }, if typical.is_some() => {
                 typical = None;
-                if let Ok(Ok(page)) = r {
-                    if let Some((d, n)) = typical_duration(&page.data) {
+                if let Ok(Ok(page)) = r
+                    && let Some((d, n)) = typical_duration(&page.data) {
                         live.set_typical(d, n);
                     }
-                }
                 continue;
             }
             sig = signals.recv() => {
@@ -277,16 +276,15 @@ pub(crate) async fn wait_and_finish(
                         if opts.events && !ctx.printer.json {
                             ctx.printer.result(&line);
                         }
-                        if previous.is_none() {
-                            if let Some(age) = task
+                        if previous.is_none()
+                            && let Some(age) = task
                                 .output
                                 .submit_time
                                 .as_ref()
                                 .and_then(|t| t.to_system_time())
                                 .and_then(|t| std::time::SystemTime::now().duration_since(t).ok())
-                            {
-                                live.set_age(age);
-                            }
+                        {
+                            live.set_age(age);
                         }
                         // The live view's line is short (the id is printed above it), so
                         // it never wraps under the bar.

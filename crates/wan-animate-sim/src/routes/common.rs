@@ -72,10 +72,10 @@ impl std::ops::DerefMut for StateGuard<'_> {
 
 impl Drop for StateGuard<'_> {
     fn drop(&mut self) {
-        if let Some((world, held)) = &self.world {
-            if self.state.revision != self.revision {
-                world.store(&mut self.state, held);
-            }
+        if let Some((world, held)) = &self.world
+            && self.state.revision != self.revision
+        {
+            world.store(&mut self.state, held);
         }
     }
 }
