@@ -111,16 +111,9 @@ impl serde::Serialize for ErrorKind {
 }
 
 /// Classifies a service error by HTTP status and code (spec §9). Codes are an open set and
-/// are matched by prefix; the status decides when the code is unknown.
-///
-/// ```
-/// use wan_animate_core::{classify, ErrorKind};
-/// assert_eq!(classify(Some(429), Some("Throttling.AllocationQuota")), ErrorKind::Throttled);
-/// assert_eq!(classify(Some(400), Some("Arrearage")), ErrorKind::QuotaOrBilling);
-/// assert_eq!(classify(Some(400), Some("InvalidFile.AspectRatio")), ErrorKind::InvalidInput);
-/// assert_eq!(classify(Some(503), None), ErrorKind::Service);
-/// ```
-pub fn classify(status: Option<u16>, code: Option<&str>) -> ErrorKind {
+/// are matched by prefix; the status decides when the code is unknown. Internal: users see the
+/// result as [`Error::kind`] and [`crate::TaskOutcome`].
+pub(crate) fn classify(status: Option<u16>, code: Option<&str>) -> ErrorKind {
     if let Some(code) = code {
         let has = |p: &str| code == p || code.starts_with(&format!("{p}."));
         if has("DataInspectionFailed")
@@ -764,5 +757,27 @@ impl fmt::Debug for Error {
             .field("task_may_exist", &self.0.task_may_exist)
             .field("next_step", &self.0.next_step)
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod classify_tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_classified_by_prefix_and_status_decides_otherwise() {
+        assert_eq!(
+            classify(Some(429), Some("Throttling.AllocationQuota")),
+            ErrorKind::Throttled
+        );
+        assert_eq!(
+            classify(Some(400), Some("Arrearage")),
+            ErrorKind::QuotaOrBilling
+        );
+        assert_eq!(
+            classify(Some(400), Some("InvalidFile.AspectRatio")),
+            ErrorKind::InvalidInput
+        );
+        assert_eq!(classify(Some(503), None), ErrorKind::Service);
     }
 }

@@ -51,7 +51,7 @@ pub mod poll;
 pub mod predict;
 pub mod pricing;
 pub mod progress;
-pub mod protocol;
+pub(crate) mod protocol;
 pub mod retry;
 pub mod rt;
 #[cfg(feature = "rt-tokio")]
@@ -80,10 +80,9 @@ pub use list::LIST_ALL_MAX_PAGES;
 pub use outcome::TaskOutcome;
 // Kept until batch uses the lifecycle (`Client::reconcile_create`).
 pub use config::{ApiKey, ClientConfig, ConfigOverrides, Region};
-pub use error::{Error, ErrorKind, NextStep, Setting, classify};
+pub use error::{Error, ErrorKind, NextStep, Setting};
 pub use poll::{PollPolicy, TaskEvent};
 #[doc(hidden)]
-pub use reconcile::reconcile_candidates;
 pub use reconcile::{RECONCILE_MAX_PAGES, ReconcileRequest, Reconciled};
 pub use retry::RetryPolicy;
 pub use signals::CompletionSignals;

@@ -19,10 +19,10 @@ const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'~');
 
 /// The largest API response we read into memory.
-pub const MAX_API_RESPONSE_BYTES: usize = 8 * 1024 * 1024;
+pub(crate) const MAX_API_RESPONSE_BYTES: usize = 8 * 1024 * 1024;
 
 /// The longest task id accepted (service ids are 36-character UUIDs).
-pub const MAX_TASK_ID_LEN: usize = 128;
+pub(crate) const MAX_TASK_ID_LEN: usize = 128;
 
 /// Every request starts here, so none is built from an invalid configuration (an empty key
 /// would otherwise be sent as `Bearer `).
@@ -56,13 +56,7 @@ fn finish(b: http::request::Builder, body: RequestBody) -> Result<HttpRequest, E
 /// unreserved characters is percent-encoded; a segment of only dots (`.`, `..`) is encoded
 /// whole (`%2E%2E`). URL parsers still treat `%2E%2E` as `..`, so task ids are also checked
 /// by [`check_task_id`] before they reach a path.
-///
-/// ```
-/// use wan_animate_core::protocol::path_segment;
-/// assert_eq!(path_segment("a/b?c"), "a%2Fb%3Fc");
-/// assert_eq!(path_segment(".."), "%2E%2E");
-/// ```
-pub fn path_segment(s: &str) -> String {
+pub(crate) fn path_segment(s: &str) -> String {
     if !s.is_empty() && s.bytes().all(|b| b == b'.') {
         return "%2E".repeat(s.len());
     }
@@ -72,15 +66,7 @@ pub fn path_segment(s: &str) -> String {
 /// Checks a task id before it goes into a URL: not empty, at most [`MAX_TASK_ID_LEN`]
 /// characters, no control characters or white space, and not a dot segment (`.`, `..`, or
 /// their percent-encoded forms) that would change the path it is put in.
-///
-/// ```
-/// use wan_animate_core::protocol::check_task_id;
-/// assert!(check_task_id("0385dc79-5ff8-4d82-bcb6-xxxxxx").is_ok());
-/// for bad in ["", "..", ".", "%2e%2E", "a\nb", "t\u{1b}[31m"] {
-///     assert!(check_task_id(bad).is_err(), "{bad:?}");
-/// }
-/// ```
-pub fn check_task_id(id: &str) -> Result<(), Error> {
+pub(crate) fn check_task_id(id: &str) -> Result<(), Error> {
     let bad = |why: &str| {
         Error::invalid_input(format!(
             "task id {:?} {why}",
@@ -105,7 +91,7 @@ pub fn check_task_id(id: &str) -> Result<(), Error> {
 
 /// `POST {base}/services/aigc/image2video/video-synthesis` with `X-DashScope-Async: enable`,
 /// and `X-DashScope-OssResourceResolve: enable` whenever an input is `oss://`.
-pub fn build_create_request(
+pub(crate) fn build_create_request(
     config: &ClientConfig,
     request: &CreateTaskRequest,
 ) -> Result<HttpRequest, Error> {
@@ -121,7 +107,10 @@ pub fn build_create_request(
 }
 
 /// `GET {base}/tasks/{id}`.
-pub fn build_get_request(config: &ClientConfig, task_id: &str) -> Result<HttpRequest, Error> {
+pub(crate) fn build_get_request(
+    config: &ClientConfig,
+    task_id: &str,
+) -> Result<HttpRequest, Error> {
     check_task_id(task_id)?;
     finish(
         base_request(
@@ -134,7 +123,10 @@ pub fn build_get_request(config: &ClientConfig, task_id: &str) -> Result<HttpReq
 }
 
 /// `POST {base}/tasks/{id}/cancel`, no body.
-pub fn build_cancel_request(config: &ClientConfig, task_id: &str) -> Result<HttpRequest, Error> {
+pub(crate) fn build_cancel_request(
+    config: &ClientConfig,
+    task_id: &str,
+) -> Result<HttpRequest, Error> {
     check_task_id(task_id)?;
     let b = base_request(
         config,
@@ -146,7 +138,7 @@ pub fn build_cancel_request(config: &ClientConfig, task_id: &str) -> Result<Http
 }
 
 /// `GET {base}/tasks?...`.
-pub fn build_list_request(
+pub(crate) fn build_list_request(
     config: &ClientConfig,
     query: &ListTasksQuery,
 ) -> Result<HttpRequest, Error> {
@@ -167,7 +159,10 @@ pub fn build_list_request(
 }
 
 /// `GET {base}/uploads?action=getPolicy&model=...`.
-pub fn build_policy_request(config: &ClientConfig, model: &str) -> Result<HttpRequest, Error> {
+pub(crate) fn build_policy_request(
+    config: &ClientConfig,
+    model: &str,
+) -> Result<HttpRequest, Error> {
     let path = format!(
         "{}?action=getPolicy&model={}",
         paths::UPLOADS,
@@ -180,7 +175,7 @@ pub fn build_policy_request(config: &ClientConfig, model: &str) -> Result<HttpRe
 }
 
 /// The request id of a response: the body's, else the `X-Request-ID` header.
-pub fn request_id(headers: &http::HeaderMap, body: &[u8]) -> Option<String> {
+pub(crate) fn request_id(headers: &http::HeaderMap, body: &[u8]) -> Option<String> {
     #[derive(serde::Deserialize)]
     struct Rid {
         request_id: Option<String>,
@@ -197,7 +192,7 @@ pub fn request_id(headers: &http::HeaderMap, body: &[u8]) -> Option<String> {
 }
 
 /// `Retry-After` in seconds (the HTTP-date form is not used by the service).
-pub fn retry_after(headers: &http::HeaderMap) -> Option<Duration> {
+pub(crate) fn retry_after(headers: &http::HeaderMap) -> Option<Duration> {
     let v = headers.get(http::header::RETRY_AFTER)?.to_str().ok()?;
     v.trim()
         .parse::<f64>()
@@ -208,7 +203,7 @@ pub fn retry_after(headers: &http::HeaderMap) -> Option<Duration> {
 
 /// Parses a response: 2xx bodies into `T`, anything else into a classified [`Error`]. Error
 /// bodies are parsed as JSON whatever their content type (a captured 401 had none).
-pub fn parse_response<T: DeserializeOwned>(
+pub(crate) fn parse_response<T: DeserializeOwned>(
     operation: &str,
     status: http::StatusCode,
     headers: &http::HeaderMap,
@@ -223,7 +218,7 @@ pub fn parse_response<T: DeserializeOwned>(
 }
 
 /// A non-2xx answer as an [`Error`].
-pub fn parse_error(
+pub(crate) fn parse_error(
     operation: &str,
     status: http::StatusCode,
     headers: &http::HeaderMap,
@@ -349,5 +344,24 @@ mod tests {
         );
         assert_eq!(html.kind(), crate::ErrorKind::Service);
         assert_eq!(html.message(), Some("<html>bad gateway</html>"));
+    }
+}
+
+#[cfg(test)]
+mod path_tests {
+    use super::*;
+
+    #[test]
+    fn segments_are_encoded_and_dot_segments_encoded_whole() {
+        assert_eq!(path_segment("a/b?c"), "a%2Fb%3Fc");
+        assert_eq!(path_segment(".."), "%2E%2E");
+    }
+
+    #[test]
+    fn hostile_task_ids_are_refused_before_they_reach_a_path() {
+        assert!(check_task_id("0385dc79-5ff8-4d82-bcb6-xxxxxx").is_ok());
+        for bad in ["", "..", ".", "%2e%2E", "a\nb", "t\u{1b}[31m"] {
+            assert!(check_task_id(bad).is_err(), "{bad:?}");
+        }
     }
 }

@@ -184,33 +184,6 @@ pub(crate) fn select<'a>(
     out
 }
 
-/// The tasks that an ambiguous create request of `model`, sent in `[from_ms, to_ms]` (server
-/// time), may have made: same model, created in the window, not already known. Pure.
-///
-/// ```
-/// use std::collections::HashSet;
-/// use wan_animate_core::reconcile_candidates;
-/// use wan_animate_core::types::{EpochMillis, TaskStatus, TaskSummary};
-/// let tasks = vec![
-///     TaskSummary::new("ours", TaskStatus::Pending).with_model_name("wan2.2-animate-mix").with_gmt_create(EpochMillis(1_000)),
-///     TaskSummary::new("old", TaskStatus::Running).with_model_name("wan2.2-animate-mix").with_gmt_create(EpochMillis(10)),
-/// ];
-/// let found = reconcile_candidates(&tasks, "wan2.2-animate-mix", 500, 2_000, &HashSet::new());
-/// assert_eq!(found.len(), 1);
-/// assert_eq!(found[0].task_id, "ours");
-/// ```
-// Kept until batch uses the lifecycle (`Client::reconcile_create`).
-#[doc(hidden)]
-pub fn reconcile_candidates<'a>(
-    tasks: &'a [TaskSummary],
-    model: &str,
-    from_ms: i64,
-    to_ms: i64,
-    known: &HashSet<String>,
-) -> Vec<&'a TaskSummary> {
-    select(tasks, model, (from_ms, to_ms), None, known, None).qualifying
-}
-
 impl Client {
     /// Looks for the task an ambiguous create request may have made, and adopts it only
     /// when it is provably that request's (see the module rules above and docs/adr/0005).

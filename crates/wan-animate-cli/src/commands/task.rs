@@ -8,14 +8,14 @@ use serde_json::{Value, json};
 use wan_animate_core::download::{DownloadOptions, check_destination};
 use wan_animate_core::pricing::Estimate;
 use wan_animate_core::types::{TaskResponse, TaskStatus};
-use wan_animate_core::{ErrorKind, TaskEvent, classify};
+use wan_animate_core::{ErrorKind, TaskEvent};
 
 use crate::args::{TaskIdArgs, WaitArgs};
 use crate::clock;
 use crate::context::Context;
 use crate::cost::Costing;
 use crate::exit::Exit;
-use crate::failure::{Failure, exit_for};
+use crate::failure::Failure;
 use crate::progress::{LiveView, byte_bar, feed, typical_duration};
 use crate::signals::{self, Signal, Signals};
 
@@ -40,53 +40,13 @@ pub(crate) async fn status(ctx: &Context, args: TaskIdArgs) -> Result<(), Failur
     Ok(())
 }
 
-/// The failure a terminal, unsuccessful task means (the same kinds and exit codes as `wait`),
-/// or `None` while it is pending or running, or succeeded.
+/// The failure a terminal, unsuccessful task means (the same kinds and exit codes as `wait`:
+/// core's one mapping), or `None` while it is pending or running, or succeeded.
 pub(crate) fn terminal_failure(task: &TaskResponse) -> Option<Failure> {
-    let o = &task.output;
-    let id = &shown(&o.task_id);
-    let (kind, message, hint) = match &o.task_status {
-        TaskStatus::Failed => {
-            // Moderation and invalid media keep their own kinds; anything else is a task failure.
-            let kind = match classify(None, o.code.as_deref()) {
-                k @ (ErrorKind::ContentModeration
-                | ErrorKind::InvalidInput
-                | ErrorKind::QuotaOrBilling) => k,
-                _ => ErrorKind::TaskFailed,
-            };
-            let message = format!(
-                "task {id} failed: {}{}",
-                shown(o.code.as_deref().unwrap_or("no code")),
-                o.message
-                    .as_deref()
-                    .map(|m| format!(": {}", shown(m)))
-                    .unwrap_or_default()
-            );
-            (kind, message, Some("failed tasks are not billed"))
-        }
-        TaskStatus::Canceled => (
-            ErrorKind::TaskCanceled,
-            format!("task {id} was canceled"),
-            None,
-        ),
-        TaskStatus::Unknown => (
-            ErrorKind::TaskUnknown,
-            format!(
-                "task {id} is UNKNOWN: it never existed in this region/account, or it is older than 24 hours"
-            ),
-            Some(
-                "task ids and their results expire 24 h after creation; check the id and the region",
-            ),
-        ),
-        _ => return None,
-    };
-    let mut f = Failure::new(exit_for(kind), kind.as_str(), message).with_task_id(id);
-    f.json["code"] = json!(o.code);
-    f.json["request_id"] = json!(task.request_id);
-    if let Some(h) = hint {
-        f = f.with_hint(h);
+    match wan_animate_core::TaskOutcome::from_response(task) {
+        wan_animate_core::TaskOutcome::Failed(e) => Some(Failure::from(e)),
+        _ => None,
     }
-    Some(f)
 }
 
 pub(crate) async fn cancel(ctx: &Context, args: TaskIdArgs) -> Result<(), Failure> {
