@@ -242,6 +242,9 @@ pub struct TaskInputArgs {
 /// `run`.
 #[derive(Debug, Args)]
 pub struct RunArgs {
+    /// Wait by push (completion events from EventBridge) instead of polling.
+    #[command(flatten)]
+    pub callback: CallbackArgs,
     /// The task's inputs.
     #[command(flatten)]
     pub input: TaskInputArgs,
@@ -288,6 +291,9 @@ pub struct TaskIdArgs {
 /// `wait`.
 #[derive(Debug, Args)]
 pub struct WaitArgs {
+    /// Wait by push (completion events from EventBridge) instead of polling.
+    #[command(flatten)]
+    pub callback: CallbackArgs,
     /// The task id printed by `submit` or `run`.
     #[arg(value_name = "TASK_ID")]
     pub task_id: String,
@@ -396,6 +402,9 @@ pub enum BatchAction {
 /// `batch MANIFEST`.
 #[derive(Debug, Args)]
 pub struct BatchRunArgs {
+    /// Wait by push (completion events from EventBridge) instead of polling.
+    #[command(flatten)]
+    pub callback: CallbackArgs,
     /// The manifest: JSON Lines (one job per line) or CSV with a header row
     /// (id,model,image,video,mode,watermark,check_image,output). Running it again resumes.
     #[arg(value_name = "MANIFEST", required = true)]
@@ -513,6 +522,26 @@ pub struct ListenArgs {
     /// Read the token from this query parameter instead (URLs are often logged: prefer a header).
     #[arg(long, value_name = "NAME")]
     pub token_query: Option<String>,
+}
+
+/// Waiting by push: Model Studio's completion events (EventBridge HTTP target, spec §17).
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Completion events (wait by push)")]
+pub struct CallbackArgs {
+    /// Receive completion events on ADDR (the EventBridge HTTP target, usually behind a TLS
+    /// reverse proxy; docs/callbacks.md): a task is queried once when its event arrives, and
+    /// otherwise only by a slow safety poll, in case an event is lost.
+    #[arg(long, value_name = "ADDR", requires = "callback_token")]
+    pub callback_listen: Option<std::net::SocketAddr>,
+    /// The shared secret every event request must carry as `Authorization: Bearer TOKEN`.
+    /// Prefer the environment variable, which `ps` does not show.
+    #[arg(
+        long,
+        env = "WAN_ANIMATE_CALLBACK_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pub callback_token: Option<String>,
 }
 
 /// `completions`.

@@ -7,9 +7,9 @@
 //! the next see the same task, as on the real service. `wan-animate sim --reset` empties it.
 
 use wan_animate_core::config::ConfigOverrides;
-use wan_animate_core::{Client, ClientConfig};
+use wan_animate_core::{Client, ClientBuilder, ClientConfig, CompletionSignals};
 
-use crate::args::GlobalArgs;
+use crate::args::{CallbackArgs, GlobalArgs};
 use crate::exit::Exit;
 use crate::failure::Failure;
 use crate::output::Printer;
@@ -23,10 +23,86 @@ pub(crate) struct Context {
     pub(crate) base_url: String,
     /// Keeps the in-process simulator alive for the command's lifetime.
     pub(crate) sim: Option<wan_animate_sim::SimHandle>,
+    /// How every client of this invocation is built (see [`Context::client_builder`]).
+    build: ClientRecipe,
+    /// The completion-event receiver of `--callback-listen`, alive for the command's lifetime.
+    _callback: Option<wan_animate_callback::CallbackServer>,
+}
+
+/// What every client of one invocation shares: configuration, backend (with `-v` logging),
+/// push wake-ups, and the `--timeout` deadline.
+#[derive(Debug, Clone)]
+struct ClientRecipe {
+    config: ClientConfig,
+    verbose: u8,
+    deadline: Option<std::time::Instant>,
+    signals: Option<CompletionSignals>,
+}
+
+impl ClientRecipe {
+    fn builder(&self) -> Result<ClientBuilder, Failure> {
+        let http = crate::http_log::http(self.verbose).map_err(Failure::from)?;
+        let mut b = Client::builder(self.config.clone()).shared_http_client(http);
+        if let Some(s) = &self.signals {
+            b = b.completion_signals(s.clone());
+        }
+        Ok(b)
+    }
+
+    fn finish(&self, client: Client) -> Client {
+        match self.deadline {
+            Some(d) => client.with_deadline(d),
+            None => client,
+        }
+    }
 }
 
 impl Context {
-    pub(crate) async fn new(global: &GlobalArgs, printer: Printer) -> Result<Self, Failure> {
+    /// A builder for another client of this invocation (the batch's, with its task-API
+    /// budget): same configuration, backend and push wake-ups. Pass what it builds through
+    /// [`Context::finish_client`] so `--timeout` bounds it too.
+    pub(crate) fn client_builder(&self) -> Result<ClientBuilder, Failure> {
+        self.build.builder()
+    }
+
+    /// Applies the invocation's deadline (`--timeout`) to a client built from
+    /// [`Context::client_builder`].
+    pub(crate) fn finish_client(&self, client: Client) -> Client {
+        self.build.finish(client)
+    }
+
+    /// The context of a command. With `push` (`--callback-listen`), a receiver of completion
+    /// events is started first and every wait of the command is woken by them.
+    pub(crate) async fn new(
+        global: &GlobalArgs,
+        printer: Printer,
+        push: Option<&CallbackArgs>,
+    ) -> Result<Self, Failure> {
+        let (callback, signals) = match push {
+            Some(args) => match start_receiver(args, &printer).await? {
+                Some((server, signals)) => (Some(server), Some(signals)),
+                None => (None, None),
+            },
+            None => (None, None),
+        };
+        let mut ctx = Self::connect(global, printer, signals).await?;
+        ctx._callback = callback;
+        Ok(ctx)
+    }
+
+    async fn connect(
+        global: &GlobalArgs,
+        printer: Printer,
+        signals: Option<CompletionSignals>,
+    ) -> Result<Self, Failure> {
+        let recipe = |config: ClientConfig| ClientRecipe {
+            config,
+            verbose: global.verbose,
+            deadline: global
+                .timeout
+                .and_then(|t| std::time::Instant::now().checked_add(t)),
+            signals: signals.clone(),
+        };
         if global.sim {
             let sim = start_sim(&printer).await?;
             // Simulated tasks take seconds, so poll quickly.
@@ -38,12 +114,15 @@ impl Context {
                 .map_err(Failure::from)?
                 .with_poll(poll)
                 .with_retry(retry_policy(global));
-            let client = client_for(config, global)?;
+            let build = recipe(config);
+            let client = build.finish(build.builder()?.build().map_err(Failure::from)?);
             return Ok(Self {
                 client,
                 printer,
                 base_url: sim.base_url().to_owned(),
                 sim: Some(sim),
+                build,
+                _callback: None,
             });
         }
         // One place decides: flags (and the env names clap reads for them) win over the
@@ -77,12 +156,15 @@ impl Context {
         // Recorded in the journal and printed: never with credentials (they are refused
         // anyway; this keeps it so if that rule ever loosens).
         let base_url = wan_animate_core::config::redact_userinfo(config.base_url());
-        let client = client_for(config, global)?;
+        let build = recipe(config);
+        let client = build.finish(build.builder()?.build().map_err(Failure::from)?);
         Ok(Self {
             client,
             printer,
             base_url,
             sim: None,
+            build,
+            _callback: None,
         })
     }
 }
@@ -124,20 +206,44 @@ async fn start_sim(printer: &Printer) -> Result<wan_animate_sim::SimHandle, Fail
     Ok(sim)
 }
 
-/// The client of this invocation: reqwest, exchanges logged as `-v`/`-vv` ask, and every
-/// operation through it bounded by `--timeout` (status, list, download, upload, submit and its
-/// reconciliation alike, not only the wait).
-fn client_for(config: ClientConfig, global: &GlobalArgs) -> Result<Client, Failure> {
-    let client = crate::http_log::client(config, global.verbose).map_err(Failure::from)?;
-    Ok(
-        match global
-            .timeout
-            .and_then(|t| std::time::Instant::now().checked_add(t))
-        {
-            Some(deadline) => client.with_deadline(deadline),
-            None => client,
-        },
-    )
+/// Starts the receiver of completion events for `--callback-listen`, forwarding each event's
+/// task id to the waits' wake-up hub. `None` when the flag is absent.
+async fn start_receiver(
+    args: &CallbackArgs,
+    printer: &Printer,
+) -> Result<Option<(wan_animate_callback::CallbackServer, CompletionSignals)>, Failure> {
+    let Some(addr) = args.callback_listen else {
+        return Ok(None);
+    };
+    let usage =
+        |e: wan_animate_callback::ConfigError| Failure::new(Exit::Usage, "usage", e.to_string());
+    let token =
+        wan_animate_callback::CallbackToken::new(args.callback_token.clone().unwrap_or_default())
+            .map_err(usage)?;
+    let (server, mut events) = wan_animate_callback::CallbackServer::builder(token)
+        .bind(addr)
+        .await
+        .map_err(|e| {
+            Failure::new(
+                Exit::Unavailable,
+                "listen",
+                format!("cannot listen for completion events on {addr}: {e}"),
+            )
+            .with_hint("choose a free port, or drop --callback-listen to wait by polling")
+        })?;
+    printer.note(&format!(
+        "waiting by push: completion events accepted on http://{} (Authorization: Bearer TOKEN); a slow safety poll covers lost events",
+        server.local_addr()
+    ));
+    let signals = CompletionSignals::new();
+    let hub = signals.clone();
+    tokio::spawn(async move {
+        // Events for tasks nobody waits for are ignored by the hub.
+        while let Some(event) = events.recv().await {
+            hub.notify(&event.data.task_id);
+        }
+    });
+    Ok(Some((server, signals)))
 }
 
 fn retry_policy(global: &GlobalArgs) -> wan_animate_core::RetryPolicy {

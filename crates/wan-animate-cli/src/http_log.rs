@@ -34,13 +34,20 @@ impl LoggingHttp {
     }
 }
 
-/// The reqwest-backed client of the CLI, with exchanges logged as `-v`/`-vv` ask.
-pub fn client(config: ClientConfig, verbose: u8) -> Result<Client, Error> {
+/// The reqwest backend of the CLI, with exchanges logged as `-v`/`-vv` ask.
+pub fn http(verbose: u8) -> Result<SharedHttpClient, Error> {
     let http = SharedHttpClient::new(wan_animate_reqwest::ReqwestClient::new()?);
     if verbose == 0 {
-        return Client::new(config, http);
+        return Ok(http);
     }
-    Client::new(config, LoggingHttp::new(http, verbose))
+    Ok(SharedHttpClient::new(LoggingHttp::new(http, verbose)))
+}
+
+/// The reqwest-backed client of the CLI, with exchanges logged as `-v`/`-vv` ask.
+pub fn client(config: ClientConfig, verbose: u8) -> Result<Client, Error> {
+    Client::builder(config)
+        .shared_http_client(http(verbose)?)
+        .build()
 }
 
 /// Header names whose values are never printed.

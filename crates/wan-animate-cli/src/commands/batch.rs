@@ -81,9 +81,8 @@ pub(crate) async fn run(ctx: &Context, args: BatchArgs) -> Result<(), Failure> {
 /// task-API requests per second shared by every wait of the run (`--task-rps`). The engine
 /// polls through this client and has no query limiter of its own.
 fn batch_client(ctx: &Context, task_rps: f64) -> Result<wan_animate_core::Client, Failure> {
-    let http = wan_animate_reqwest::ReqwestClient::new().map_err(Failure::from)?;
-    wan_animate_core::Client::builder(ctx.client.config().clone())
-        .http_client(http)
+    let client = ctx
+        .client_builder()?
         .task_api_rate(task_rps)
         .build()
         .map_err(|e| {
@@ -92,7 +91,8 @@ fn batch_client(ctx: &Context, task_rps: f64) -> Result<wan_animate_core::Client
                 "usage",
                 format!("--task-rps: {}", e.full_message()),
             )
-        })
+        })?;
+    Ok(ctx.finish_client(client))
 }
 
 /// Where this run's tasks live, as recorded in the ledger: the base URL (which carries the

@@ -46,7 +46,14 @@ pub(crate) async fn dispatch(cli: Cli, printer: &Printer) -> Result<(), Failure>
                 Command::Run(_) | Command::Wait(_) => Some(Costing::from_global(&global)?),
                 _ => None,
             };
-            let ctx = Context::new(&global, printer.clone()).await?;
+            // Waiting by push (`--callback-listen`): the receiver starts before anything waits.
+            let push = match &command {
+                Command::Run(a) => Some(&a.callback),
+                Command::Wait(a) => Some(&a.callback),
+                Command::Batch(a) => Some(&a.run.callback),
+                _ => None,
+            };
+            let ctx = Context::new(&global, printer.clone(), push).await?;
             let deadline = global.timeout;
             match command {
                 Command::Run(args) => {
