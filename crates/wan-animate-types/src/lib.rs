@@ -49,7 +49,10 @@ pub use response::{
     TaskOutput, TaskResponse, TaskResults, TaskSummary, UploadPolicy, UploadPolicyResponse, Usage,
     VideoResults,
 };
-pub use time::{EpochMillis, ListTime, SERVICE_UTC_OFFSET_MILLIS, ServiceTime};
+pub use time::{
+    EpochMillis, ListTime, SERVICE_UTC_OFFSET_MILLIS, ServiceTime, days_from_civil,
+    unix_millis_to_civil,
+};
 
 /// Paths under the base URL (which ends in `/api/v1`).
 pub mod paths {

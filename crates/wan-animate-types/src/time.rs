@@ -196,8 +196,15 @@ fn digits(s: &[u8]) -> Option<i64> {
     )
 }
 
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm). The one
+/// calendar conversion of the workspace: HTTP dates, lock files and service times use it.
+///
+/// ```
+/// use wan_animate_types::days_from_civil;
+/// assert_eq!(days_from_civil(1970, 1, 1), 0);
+/// assert_eq!(days_from_civil(2000, 3, 1), 11_017);
+/// ```
+pub fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
     let era = y.div_euclid(400);
     let yoe = y - era * 400;
@@ -222,7 +229,15 @@ fn civil_to_unix_millis(y: i64, mo: i64, d: i64, h: i64, mi: i64, s: i64) -> Opt
     Some(((days * 24 + h) * 60 + mi) * 60_000 + s * 1000)
 }
 
-fn unix_millis_to_civil(ms: i64) -> (i64, i64, i64, i64, i64, i64, i64) {
+/// The UTC calendar date and time of Unix milliseconds: `(year, month, day, hour, minute,
+/// second, millisecond)`. The inverse of [`days_from_civil`] (plus the time of day).
+///
+/// ```
+/// use wan_animate_types::unix_millis_to_civil;
+/// assert_eq!(unix_millis_to_civil(0), (1970, 1, 1, 0, 0, 0, 0));
+/// assert_eq!(unix_millis_to_civil(951_782_400_123), (2000, 2, 29, 0, 0, 0, 123));
+/// ```
+pub fn unix_millis_to_civil(ms: i64) -> (i64, i64, i64, i64, i64, i64, i64) {
     let days = ms.div_euclid(86_400_000);
     let in_day = ms.rem_euclid(86_400_000);
     let z = days + 719_468;
