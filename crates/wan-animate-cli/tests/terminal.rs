@@ -467,10 +467,12 @@ fn a_signal_during_the_create_waits_for_the_answer_then_prints_and_journals_the_
     assert_eq!(code, Some(130), "{stderr}");
     assert_eq!(creates(&s), 1);
     let journal = std::fs::read_to_string(dir.path().join("journal.jsonl")).unwrap();
-    let id = serde_json::from_str::<Value>(journal.lines().next().unwrap()).unwrap()["task_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    // The task line (the journal also announces the create before it is sent).
+    let id = journal
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find_map(|v| v["task_id"].as_str().map(str::to_owned))
+        .expect("a task line in the journal");
     assert!(stderr.contains(&format!("task id: {id}")), "{stderr}");
     assert!(
         stderr.contains(&format!("wan-animate wait {id}")),
