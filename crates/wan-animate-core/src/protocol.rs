@@ -159,6 +159,7 @@ pub(crate) fn build_list_request(
 }
 
 /// `GET {base}/uploads?action=getPolicy&model=...`.
+#[cfg_attr(not(feature = "rt-tokio"), allow(dead_code))] // uploads need rt-tokio
 pub(crate) fn build_policy_request(
     config: &ClientConfig,
     model: &str,
