@@ -127,7 +127,7 @@ impl Client {
     /// (see [`TaskOutcome`](crate::TaskOutcome)).
     ///
     /// The waits below take no real time: the example injects a
-    /// [`ManualClock`](crate::test_util::ManualClock), whose sleeps return at once.
+    /// `test_util::ManualClock`, whose sleeps return at once.
     ///
     /// ```
     /// use std::sync::atomic::{AtomicUsize, Ordering};
