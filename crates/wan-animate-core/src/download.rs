@@ -532,6 +532,36 @@ enum Attempt {
 #[cfg(feature = "rt-tokio")]
 impl Client {
     /// Downloads the result of a `SUCCEEDED` task to `dest`.
+    ///
+    /// ```
+    /// use wan_animate_core::download::DownloadOptions;
+    /// use wan_animate_core::test_util::{MockHttp, MockReply};
+    /// use wan_animate_core::{Client, ClientConfig, ErrorKind};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let video = b"....ftypisom not really a video";
+    /// let http = MockHttp::new(move |req| match req.uri.host() {
+    ///     Some("results.example") => MockReply::Response {
+    ///         status: 200,
+    ///         headers: vec![("content-length".into(), video.len().to_string())],
+    ///         body: video[..].into(),
+    ///     },
+    ///     _ => MockReply::json(200, r#"{"output":{"task_id":"t-1","task_status":"SUCCEEDED","results":{"video_url":"https://results.example/t-1.mp4?Expires=1"}}}"#),
+    /// });
+    /// let client = Client::new(ClientConfig::new("sk-example"), http)?;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let dest = dir.path().join("dance.mp4");
+    /// let done = client.download_result("t-1", &dest, DownloadOptions::new()).await?;
+    /// assert_eq!(done.bytes, video.len() as u64);
+    /// assert_eq!(std::fs::read(&dest)?, video);
+    ///
+    /// // An existing file is never replaced unless asked (`with_overwrite(true)`).
+    /// let e = client.download_result("t-1", &dest, DownloadOptions::new()).await.unwrap_err();
+    /// assert_eq!(e.kind(), ErrorKind::InvalidInput);
+    /// # Ok(()) }
+    /// ```
     pub async fn download_result(
         &self,
         task_id: &str,

@@ -368,6 +368,68 @@ impl fmt::Display for NextStep {
 /// let cause = std::error::Error::source(&e).unwrap();
 /// assert_eq!(cause.to_string(), "no space left on device");
 /// ```
+///
+/// # Handling errors by kind
+///
+/// Branch on [`kind()`](Error::kind) (its [`as_str`](ErrorKind::as_str) spelling is the one
+/// that JSON output, ledgers and reports use), show [`next_step()`](Error::next_step) to the
+/// user, and before submitting again after a failed submit, ask
+/// [`task_may_exist()`](Error::task_may_exist): a paid task may have been created anyway.
+///
+/// ```
+/// use wan_animate_core::error::NextStep;
+/// use wan_animate_core::test_util::{ManualClock, MockHttp, MockReply};
+/// use wan_animate_core::types::{CreateTaskRequest, Mode, Model};
+/// use wan_animate_core::{Client, ClientConfig, Error, ErrorKind};
+///
+/// /// What a program might do about a failed submit.
+/// fn advice(e: &Error) -> String {
+///     let what = match e.kind() {
+///         ErrorKind::Auth | ErrorKind::Config => "fix the configuration",
+///         ErrorKind::QuotaOrBilling => "top up the account; retrying will not help",
+///         ErrorKind::InvalidInput | ErrorKind::ContentModeration => "change the inputs",
+///         ErrorKind::SubmitOutcomeUnknown => "look for the task before submitting again",
+///         kind if kind.is_transient() => "try again later",
+///         _ => "report it",
+///     };
+///     match e.next_step() {
+///         Some(step) => format!("{}: {what} ({step})", e.kind().as_str()),
+///         None => format!("{}: {what}", e.kind().as_str()),
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), wan_animate_core::Error> {
+/// let request = CreateTaskRequest::new(Model::AnimateMix, "https://x/me.jpg", "https://x/dance.mp4", Mode::Standard);
+/// let client_over = |http: MockHttp| {
+///     let clock = ManualClock::new();
+///     Client::builder(ClientConfig::new("sk-example")).http_client(http).sleep(clock.clone()).clock(clock).build()
+/// };
+///
+/// // The account is in arrears: nothing was created, and retrying will not help.
+/// let client = client_over(MockHttp::new(|_| {
+///     MockReply::json(400, r#"{"code":"Arrearage","message":"Access denied, please make sure your account is in good standing.","request_id":"r-1"}"#)
+/// }))?;
+/// let e = client.submit(&request).await.unwrap_err();
+/// assert_eq!(e.kind(), ErrorKind::QuotaOrBilling);
+/// assert_eq!((e.code(), e.request_id()), (Some("Arrearage"), Some("r-1")));
+/// assert!(!e.task_may_exist() && !e.is_transient());
+/// println!("{}", advice(&e));
+///
+/// // The create request reached the service, which answered 500: a task may exist. The
+/// // client searched the task list, found nothing provably its own, and says so.
+/// let client = client_over(MockHttp::new(|req| match req.path() {
+///     "/api/v1/tasks" => MockReply::json(200, r#"{"total":0,"total_page":0,"page_no":1,"page_size":100,"data":[]}"#),
+///     _ => MockReply::json(500, r#"{"code":"InternalError","message":"An internal error has occured.","request_id":"r-2"}"#),
+/// }))?;
+/// let e = client.submit(&request).await.unwrap_err();
+/// assert_eq!(e.kind(), ErrorKind::SubmitOutcomeUnknown);
+/// assert_eq!(e.kind().as_str(), "submit_outcome_unknown");
+/// assert!(e.task_may_exist());
+/// assert!(matches!(e.next_step(), Some(NextStep::CheckTaskList { .. })));
+/// println!("{}", advice(&e));
+/// # Ok(()) }
+/// ```
 #[derive(thiserror::Error)]
 #[error(transparent)]
 pub struct Error(Box<Inner>);

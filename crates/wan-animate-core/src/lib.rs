@@ -32,6 +32,16 @@
 //! assert_eq!(done.output.video_url(), Some("https://x/t-1.mp4"));
 //! # Ok::<(), wan_animate_core::Error>(()) }).unwrap();
 //! ```
+//!
+//! Every main method has an example that runs against the in-memory doubles of
+//! `test_util` (feature `test-util`): [`Client::submit`], [`Client::get`],
+//! [`Client::wait`], [`Client::watch`] (the event stream), [`Client::cancel`],
+//! [`Client::list`], [`Client::list_all`], `Client::upload_file`,
+//! `Client::download_result` (to a temporary directory), and handling an [`Error`] by its
+//! kind. Your own tests can use the same doubles, or run the simulator (`wan-animate-sim`).
+//!
+//! To use the library in a program, depend on `wan-animate-reqwest` (the ready-made HTTP
+//! backend) and `tokio`, and build the client with `wan_animate_reqwest::client_from_env()`.
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 

@@ -24,7 +24,26 @@ pub(crate) fn is_page_cap(e: &Error) -> bool {
 }
 
 impl Client {
-    /// One page of the account's tasks.
+    /// One page of the account's tasks (the service keeps them 24 hours).
+    ///
+    /// ```
+    /// use wan_animate_core::test_util::{MockHttp, MockReply};
+    /// use wan_animate_core::types::{ListTasksQuery, TaskStatus};
+    /// use wan_animate_core::{Client, ClientConfig};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), wan_animate_core::Error> {
+    /// let http = MockHttp::new(|_| MockReply::json(200, r#"{"request_id":"r-l","total":3,"total_page":2,"page_no":1,"page_size":2,"data":[{"task_id":"t-1","status":"SUCCEEDED","model_name":"wan2.2-animate-mix"},{"task_id":"t-2","status":"RUNNING","model_name":"wan2.2-animate-mix"}]}"#));
+    /// let client = Client::new(ClientConfig::new("sk-example"), http.clone())?;
+    ///
+    /// let query = ListTasksQuery::new().with_status(TaskStatus::Running).with_page_size(2);
+    /// let page = client.list(&query).await?;
+    /// assert_eq!(page.data.len(), 2);
+    /// assert_eq!(page.data[0].task_id, "t-1");
+    /// // The filter travels as query parameters of `GET /tasks`.
+    /// assert!(http.requests()[0].query().contains("status=RUNNING"));
+    /// # Ok(()) }
+    /// ```
     pub async fn list(&self, query: &ListTasksQuery) -> Result<ListTasksResponse, Error> {
         self.list_until(query, None).await
     }
@@ -53,6 +72,34 @@ impl Client {
     /// otherwise). The scan ends at the last page, at an empty page or one shorter than its `page_size`, at a page that
     /// repeats the previous one, and after [`LIST_ALL_MAX_PAGES`] pages with an error saying
     /// so, whatever `total_page` claims.
+    ///
+    /// ```
+    /// use futures_util::TryStreamExt;
+    /// use wan_animate_core::test_util::{MockHttp, MockReply};
+    /// use wan_animate_core::types::ListTasksQuery;
+    /// use wan_animate_core::{Client, ClientConfig};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), wan_animate_core::Error> {
+    /// // Two pages: t-1 and t-2, then t-3.
+    /// let http = MockHttp::new(|req| {
+    ///     if req.query().contains("page_no=2") {
+    ///         MockReply::json(200, r#"{"request_id":"r-m","total":3,"total_page":2,"page_no":2,"page_size":2,"data":[{"task_id":"t-3","status":"FAILED","model_name":"wan2.2-animate-move"}]}"#)
+    ///     } else {
+    ///         MockReply::json(200, r#"{"request_id":"r-l","total":3,"total_page":2,"page_no":1,"page_size":2,"data":[{"task_id":"t-1","status":"SUCCEEDED","model_name":"wan2.2-animate-mix"},{"task_id":"t-2","status":"RUNNING","model_name":"wan2.2-animate-mix"}]}"#)
+    ///     }
+    /// });
+    /// let client = Client::new(ClientConfig::new("sk-example"), http.clone())?;
+    ///
+    /// let ids: Vec<String> = client
+    ///     .list_all(ListTasksQuery::new().with_page_size(2))
+    ///     .map_ok(|task| task.task_id)
+    ///     .try_collect()
+    ///     .await?;
+    /// assert_eq!(ids, ["t-1", "t-2", "t-3"]);
+    /// assert_eq!(http.count("GET", "/tasks"), 2);
+    /// # Ok(()) }
+    /// ```
     pub fn list_all(
         &self,
         query: ListTasksQuery,

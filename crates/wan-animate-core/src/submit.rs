@@ -49,6 +49,29 @@ impl Client {
     /// lists what was found. Never a silent second submit. Created and adopted tasks are
     /// recorded in the journal, if configured, before this returns. Bounded by the handle's
     /// deadline.
+    ///
+    /// ```
+    /// use wan_animate_core::test_util::{MockHttp, MockReply};
+    /// use wan_animate_core::types::{CreateTaskRequest, Mode, Model, TaskStatus};
+    /// use wan_animate_core::{Client, ClientConfig};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), wan_animate_core::Error> {
+    /// // An in-memory service that accepts the create request.
+    /// let http = MockHttp::new(|_| {
+    ///     MockReply::json(200, r#"{"output":{"task_id":"t-1","task_status":"PENDING"},"request_id":"r-1"}"#)
+    /// });
+    /// let client = Client::new(ClientConfig::new("sk-example"), http.clone())?;
+    ///
+    /// let request = CreateTaskRequest::new(Model::AnimateMix, "https://x/me.jpg", "https://x/dance.mp4", Mode::Standard);
+    /// let task = client.submit(&request).await?;
+    /// // Keep the id: the task runs (and is billed) on the service from here on.
+    /// assert_eq!(task.task_id, "t-1");
+    /// assert_eq!(task.status, TaskStatus::Pending);
+    /// assert!(!task.adopted);
+    /// assert_eq!(http.count("POST", "/video-synthesis"), 1);
+    /// # Ok(()) }
+    /// ```
     pub async fn submit(&self, request: &CreateTaskRequest) -> Result<SubmittedTask, Error> {
         let span = tracing::info_span!("wan_animate.submit", model = %request.model, task_id = tracing::field::Empty, request_id = tracing::field::Empty, adopted = tracing::field::Empty);
         async {

@@ -203,6 +203,40 @@ impl Client {
 
     /// Uploads a local file to temporary storage for `model` and returns its `oss://` URL
     /// (valid 48 h, usable only with that model and account).
+    ///
+    /// The policy comes from the API (with the key); the file goes to the storage host named
+    /// by the policy (without it), streamed from disk.
+    ///
+    /// ```
+    /// use wan_animate_core::test_util::{MockHttp, MockReply};
+    /// use wan_animate_core::types::Model;
+    /// use wan_animate_core::{Client, ClientConfig};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let http = MockHttp::new(|req| match req.path() {
+    ///     "/api/v1/uploads" => MockReply::json(200, r#"{"request_id":"r-p","data":{
+    ///         "policy":"cG9saWN5","signature":"c2ln","upload_dir":"dashscope-instant/abc/2026-11-24/x",
+    ///         "upload_host":"https://storage.example","expire_in_seconds":300,"max_file_size_mb":100,
+    ///         "capacity_limit_mb":999999999,"oss_access_key_id":"LTAI-example",
+    ///         "x_oss_object_acl":"private","x_oss_forbid_overwrite":"true"}}"#),
+    ///     _ => MockReply::json(200, ""), // the storage host accepts the form
+    /// });
+    /// let client = Client::new(ClientConfig::new("sk-example"), http.clone())?;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let image = dir.path().join("me.jpg");
+    /// let content = b"\xFF\xD8\xFF\xE0 not really a picture";
+    /// std::fs::write(&image, content)?;
+    ///
+    /// let uploaded = client.upload_file(&Model::AnimateMix, &image, None).await?;
+    /// assert!(uploaded.oss_url.starts_with("oss://dashscope-instant/abc/2026-11-24/x/"));
+    /// assert_eq!(uploaded.bytes, content.len() as u64);
+    /// // The storage host never sees the API key.
+    /// let form = http.requests().into_iter().find(|r| r.uri.host() == Some("storage.example")).unwrap();
+    /// assert!(form.header("authorization").is_none());
+    /// # Ok(()) }
+    /// ```
     pub async fn upload_file(
         &self,
         model: &Model,

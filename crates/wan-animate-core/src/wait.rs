@@ -16,6 +16,20 @@ use crate::signals::Subscription;
 
 impl Client {
     /// Queries a task once (retrying transient failures), within the handle's deadline.
+    ///
+    /// ```
+    /// use wan_animate_core::test_util::{MockHttp, MockReply};
+    /// use wan_animate_core::types::TaskStatus;
+    /// use wan_animate_core::{Client, ClientConfig};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), wan_animate_core::Error> {
+    /// let http = MockHttp::new(|_| MockReply::json(200, r#"{"output":{"task_id":"t-1","task_status":"RUNNING"},"request_id":"r-9"}"#));
+    /// let client = Client::new(ClientConfig::new("sk-example"), http)?;
+    /// let task = client.get("t-1").await?;
+    /// assert_eq!(task.output.task_status, TaskStatus::Running);
+    /// # Ok(()) }
+    /// ```
     pub async fn get(&self, task_id: &str) -> Result<TaskResponse, Error> {
         self.get_until(task_id, None).await
     }
@@ -49,6 +63,33 @@ impl Client {
     }
 
     /// Cancels a `PENDING` task (a running task cannot be canceled: `UnsupportedOperation`).
+    ///
+    /// A refusal is an [`ErrorKind::InvalidInput`] error whose
+    /// [`next_step`](Error::next_step) says why, so a program can tell it from a failure:
+    ///
+    /// ```
+    /// use wan_animate_core::error::NextStep;
+    /// use wan_animate_core::test_util::{MockHttp, MockReply};
+    /// use wan_animate_core::{Client, ClientConfig, ErrorKind};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), wan_animate_core::Error> {
+    /// // t-1 is still PENDING: the service cancels it. t-2 is already RUNNING.
+    /// let http = MockHttp::new(|req| match req.path() {
+    ///     "/api/v1/tasks/t-1/cancel" => MockReply::json(200, r#"{"request_id":"r-1"}"#),
+    ///     _ => MockReply::json(400, r#"{"code":"UnsupportedOperation","message":"Failed to cancel the task, please confirm if the task is in PENDING status.","request_id":"r-2"}"#),
+    /// });
+    /// let client = Client::new(ClientConfig::new("sk-example"), http)?;
+    ///
+    /// client.cancel("t-1").await?;
+    ///
+    /// let e = client.cancel("t-2").await.unwrap_err();
+    /// assert_eq!(e.kind(), ErrorKind::InvalidInput);
+    /// assert_eq!(e.code(), Some("UnsupportedOperation"));
+    /// assert_eq!(e.task_id(), Some("t-2"));
+    /// assert_eq!(e.next_step(), Some(&NextStep::NotCancelable));
+    /// # Ok(()) }
+    /// ```
     pub async fn cancel(&self, task_id: &str) -> Result<CancelTaskResponse, Error> {
         self.cancel_until(task_id, None).await
     }
@@ -84,6 +125,44 @@ impl Client {
     /// Waits until the task ends, with the client's poll policy. `SUCCEEDED` is `Ok`; `FAILED`,
     /// `CANCELED` and `UNKNOWN` are errors of their own kinds, each carrying the task id
     /// (see [`TaskOutcome`](crate::TaskOutcome)).
+    ///
+    /// The waits below take no real time: the example injects a
+    /// `test_util::ManualClock`, whose sleeps return at once.
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use wan_animate_core::test_util::{ManualClock, MockHttp, MockReply};
+    /// use wan_animate_core::{Client, ClientConfig, ErrorKind};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), wan_animate_core::Error> {
+    /// // t-1 is PENDING, then RUNNING, then SUCCEEDED; t-2 FAILED.
+    /// let queries = AtomicUsize::new(0);
+    /// let http = MockHttp::new(move |req| match req.path() {
+    ///     "/api/v1/tasks/t-1" => MockReply::json(200, match queries.fetch_add(1, Ordering::SeqCst) {
+    ///         0 => r#"{"output":{"task_id":"t-1","task_status":"PENDING"}}"#,
+    ///         1 => r#"{"output":{"task_id":"t-1","task_status":"RUNNING"}}"#,
+    ///         _ => r#"{"output":{"task_id":"t-1","task_status":"SUCCEEDED","results":{"video_url":"https://x/t-1.mp4"}},"usage":{"video_duration":5.0}}"#,
+    ///     }),
+    ///     _ => MockReply::json(200, r#"{"output":{"task_id":"t-2","task_status":"FAILED","code":"InvalidFile.Content","message":"The input image has no human body."}}"#),
+    /// });
+    /// let clock = ManualClock::new();
+    /// let client = Client::builder(ClientConfig::new("sk-example"))
+    ///     .http_client(http)
+    ///     .sleep(clock.clone())
+    ///     .clock(clock)
+    ///     .build()?;
+    ///
+    /// let done = client.wait("t-1").await?;
+    /// assert_eq!(done.output.video_url(), Some("https://x/t-1.mp4"));
+    ///
+    /// // A task that ends FAILED is an error that says why, with the task id.
+    /// let e = client.wait("t-2").await.unwrap_err();
+    /// assert_eq!(e.kind(), ErrorKind::InvalidInput);
+    /// assert_eq!(e.code(), Some("InvalidFile.Content"));
+    /// assert_eq!(e.task_id(), Some("t-2"));
+    /// # Ok(()) }
+    /// ```
     pub async fn wait(&self, task_id: &str) -> Result<TaskResponse, Error> {
         self.wait_with(task_id, &self.inner.config.poll().clone())
             .await
@@ -110,6 +189,50 @@ impl Client {
     }
 
     /// The status changes of a task as a stream, with the client's poll policy.
+    ///
+    /// This is what a progress display is built on: one `Status` event for the first answer
+    /// and one per change (never one per query), then `Finished`.
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use futures_util::StreamExt;
+    /// use wan_animate_core::test_util::{ManualClock, MockHttp, MockReply};
+    /// use wan_animate_core::{Client, ClientConfig, TaskEvent};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), wan_animate_core::Error> {
+    /// let queries = AtomicUsize::new(0);
+    /// let http = MockHttp::new(move |_| MockReply::json(200, match queries.fetch_add(1, Ordering::SeqCst) {
+    ///     0 => r#"{"output":{"task_id":"t-1","task_status":"PENDING"}}"#,
+    ///     1..=3 => r#"{"output":{"task_id":"t-1","task_status":"RUNNING"}}"#,
+    ///     _ => r#"{"output":{"task_id":"t-1","task_status":"SUCCEEDED","results":{"video_url":"https://x/t-1.mp4"}}}"#,
+    /// }));
+    /// let clock = ManualClock::new();
+    /// let client = Client::builder(ClientConfig::new("sk-example"))
+    ///     .http_client(http)
+    ///     .sleep(clock.clone())
+    ///     .clock(clock)
+    ///     .build()?;
+    ///
+    /// let mut seen = Vec::new();
+    /// let mut events = std::pin::pin!(client.watch("t-1"));
+    /// while let Some(event) = events.next().await {
+    ///     match event? {
+    ///         TaskEvent::Status { task, previous, elapsed } => {
+    ///             println!("{:?} -> {} after {elapsed:?}", previous, task.output.task_status);
+    ///             seen.push(task.output.task_status.to_string());
+    ///         }
+    ///         TaskEvent::Finished(task) => {
+    ///             println!("done: {:?}", task.output.video_url());
+    ///             seen.push("finished".to_owned());
+    ///         }
+    ///         _ => {} // events may be added in later versions
+    ///     }
+    /// }
+    /// // Five queries, three RUNNING answers, one RUNNING event.
+    /// assert_eq!(seen, ["PENDING", "RUNNING", "SUCCEEDED", "finished"]);
+    /// # Ok(()) }
+    /// ```
     pub fn watch(
         &self,
         task_id: &str,
