@@ -26,6 +26,7 @@ mod journal;
 mod output;
 mod progress;
 mod signals;
+mod speed;
 
 pub use args::Cli;
 pub use exit::Exit;
