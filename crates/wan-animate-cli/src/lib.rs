@@ -26,11 +26,40 @@ mod journal;
 mod output;
 mod progress;
 mod signals;
+mod speed;
 
 pub use args::Cli;
 pub use exit::Exit;
 
 use failure::Failure;
+
+/// Whether `command` needs a multi-thread runtime: `run` (parallel uploads, the live view),
+/// `wait`, `batch`, `sim` and `listen` overlap work; every other command makes a few sequential
+/// requests and runs on a current-thread runtime.
+///
+/// ```
+/// use clap::Parser;
+/// let status = wan_animate_cli::Cli::try_parse_from(["wan-animate", "status", "t-1"]).unwrap();
+/// assert!(!wan_animate_cli::needs_worker_threads(&status.command));
+/// let wait = wan_animate_cli::Cli::try_parse_from(["wan-animate", "wait", "t-1"]).unwrap();
+/// assert!(wan_animate_cli::needs_worker_threads(&wait.command));
+/// ```
+pub fn needs_worker_threads(command: &args::Command) -> bool {
+    use args::Command;
+    match command {
+        // A dry run only reads local files.
+        Command::Run(a) => !a.dry_run,
+        Command::Wait(_) | Command::Batch(_) | Command::Sim(_) | Command::Listen(_) => true,
+        Command::Status(_)
+        | Command::Cancel(_)
+        | Command::List(_)
+        | Command::Upload(_)
+        | Command::Download(_)
+        | Command::Submit(_)
+        | Command::Check(_)
+        | Command::Completions(_) => false,
+    }
+}
 
 /// Sets up diagnostics on stderr from `-v`/`-q` and `RUST_LOG`.
 pub fn init_logging(global: &args::GlobalArgs) {

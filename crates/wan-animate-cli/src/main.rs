@@ -19,11 +19,7 @@ fn main() -> std::process::ExitCode {
         }
     };
     wan_animate_cli::init_logging(&cli.global);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    let runtime = match runtime_for(&cli.command) {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -31,4 +27,23 @@ fn main() -> std::process::ExitCode {
         }
     };
     runtime.block_on(wan_animate_cli::run(cli)).into()
+}
+
+/// The runtime a command needs. Commands that make a few sequential requests run on the
+/// calling thread (a status query costs about half the CPU there than on a 2-worker pool);
+/// those that overlap work (parallel uploads and the live view of `run`, waits, batches, the
+/// simulator and the receiver serving connections) keep two workers.
+fn runtime_for(
+    command: &wan_animate_cli::args::Command,
+) -> std::io::Result<tokio::runtime::Runtime> {
+    if wan_animate_cli::needs_worker_threads(command) {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    }
 }

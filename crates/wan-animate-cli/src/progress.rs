@@ -92,8 +92,9 @@ pub(crate) struct LiveView {
     started: std::time::Instant,
     status: Option<String>,
     status_since: std::time::Instant,
-    /// Typical time from submission to the end, and how many tasks it is based on.
-    typical: Option<(Duration, usize)>,
+    /// Typical time from submission to the end, and what it is based on ("median of your
+    /// last 3 tasks").
+    typical: Option<(Duration, String)>,
     /// When the task was submitted, as far as we know.
     submitted: std::time::Instant,
     frame: std::cell::Cell<usize>,
@@ -129,9 +130,9 @@ impl LiveView {
         }
     }
 
-    /// Sets the typical duration of a task of this kind, from `n` finished tasks.
-    pub(crate) fn set_typical(&mut self, typical: Duration, n: usize) {
-        self.typical = Some((typical, n));
+    /// Sets the typical duration of a task of this kind, and what it is based on.
+    pub(crate) fn set_typical(&mut self, typical: Duration, basis: String) {
+        self.typical = Some((typical, basis));
         self.redraw();
     }
 
@@ -159,22 +160,14 @@ impl LiveView {
             clock(self.started.elapsed()),
             clock(self.status_since.elapsed())
         );
-        if let Some((typical, n)) = self.typical {
-            let n = if n == 1 {
-                "task".to_owned()
-            } else {
-                format!("{n} tasks")
-            };
+        if let Some((typical, basis)) = &self.typical {
             let age = self.submitted.elapsed();
-            if typical > age {
-                msg.push_str(&format!(
-                    ", about {} left (median of your last {n})",
-                    clock(typical - age)
-                ));
+            if *typical > age {
+                msg.push_str(&format!(", about {} left ({basis})", clock(*typical - age)));
             } else {
                 msg.push_str(&format!(
-                    ", longer than the median {} of your last {n}",
-                    clock(typical)
+                    ", longer than the {} expected ({basis})",
+                    clock(*typical)
                 ));
             }
         }
@@ -220,6 +213,15 @@ pub(crate) fn clock(d: Duration) -> String {
         format!("{}:{:02}:{:02}", s / 3600, (s / 60) % 60, s % 60)
     } else {
         format!("{}:{:02}", s / 60, s % 60)
+    }
+}
+
+/// What `n` finished tasks make of an estimate: "median of your last 3 tasks".
+pub(crate) fn tasks_basis(what: &str, n: usize) -> String {
+    if n == 1 {
+        format!("{what} your last task")
+    } else {
+        format!("{what} your last {n} tasks")
     }
 }
 

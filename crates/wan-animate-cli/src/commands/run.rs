@@ -6,7 +6,6 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use wan_animate_core::input::{Input, preflight};
-use wan_animate_core::pricing::Estimate;
 use wan_animate_core::types::CreateTaskRequest;
 use wan_animate_core::{AnimateJob, SubmittedTask};
 use wan_animate_media::MediaKind;
@@ -20,6 +19,7 @@ use crate::journal;
 use crate::output::Printer;
 use crate::progress::{byte_bar, feed};
 use crate::signals::{self, Signals};
+use crate::speed::SpeedStore;
 
 pub(crate) async fn run(
     ctx: &Context,
@@ -38,11 +38,16 @@ pub(crate) async fn run(
         uploaded: Vec::new(),
         started,
         estimate: None,
+        predict: None,
     };
     // Refuse an output that cannot be written before anything is uploaded or paid.
     check_output(ctx, &opts, None)?;
-    let estimate = local_estimate(&args.input, costing);
-    let (task, uploaded) = submit_inputs(ctx, &args.input).await?;
+    // The output is as long as the driving video: known before submitting for a local file.
+    let video_secs = local_video_secs(&args.input);
+    let estimate = video_secs
+        .map(|secs| costing.estimate(args.input.model.as_str(), args.input.mode.as_str(), secs));
+    let (task, uploaded) = submit_inputs(ctx, &args.input, video_secs).await?;
+    opts.predict = video_secs.map(|secs| (args.input.mode.clone(), secs));
     opts.uploaded = uploaded;
     opts.timeout = timeout.map(|t| t.saturating_sub(started.elapsed()));
     opts.estimate = Some((
@@ -56,7 +61,7 @@ pub(crate) async fn run(
 }
 
 pub(crate) async fn submit(ctx: &Context, args: SubmitArgs) -> Result<(), Failure> {
-    let (task, uploaded) = submit_inputs(ctx, &args.input).await?;
+    let (task, uploaded) = submit_inputs(ctx, &args.input, local_video_secs(&args.input)).await?;
     if ctx.printer.json {
         let mut doc = serde_json::to_value(&task.response).unwrap_or_default();
         doc["local"] = json!({ "uploaded": uploaded, "adopted": task.adopted });
@@ -67,15 +72,14 @@ pub(crate) async fn submit(ctx: &Context, args: SubmitArgs) -> Result<(), Failur
     Ok(())
 }
 
-/// The estimate from the local video's duration (the output is as long as the driving video),
-/// or `None` when the video is a URL.
-fn local_estimate(input: &TaskInputArgs, costing: &Costing) -> Option<Estimate> {
+/// The local video's duration (the output is as long as the driving video), or `None` when
+/// the video is a URL or its duration cannot be read.
+fn local_video_secs(input: &TaskInputArgs) -> Option<f64> {
     let Input::File(p) = Input::parse(&input.video) else {
         return None;
     };
-    let info = wan_animate_media::probe_file(&p).ok()?;
-    let secs = info.duration_secs?;
-    Some(costing.estimate(input.model.as_str(), input.mode.as_str(), secs))
+    let secs = wan_animate_media::probe_file(&p).ok()?.duration_secs?;
+    (secs.is_finite() && secs > 0.0).then_some(secs)
 }
 
 /// `run --dry-run` and `submit --dry-run`: preflight the local files, estimate the cost and
@@ -165,9 +169,13 @@ pub(crate) fn dry_run(
 /// Preflight, uploads and the create request. The task id is printed and journaled here,
 /// before anything waits. A signal during the create waits (bounded by the request timeout)
 /// for its answer, so a task that was made is never lost.
+///
+/// With `video_secs` known, the task's mode and output length are recorded in the state
+/// directory, so a later `wait` predicts its end.
 async fn submit_inputs(
     ctx: &Context,
     input: &TaskInputArgs,
+    video_secs: Option<f64>,
 ) -> Result<(SubmittedTask, Vec<serde_json::Value>), Failure> {
     let image = Input::parse(&input.image);
     let video = Input::parse(&input.video);
@@ -213,8 +221,13 @@ async fn submit_inputs(
     if let Some(bar) = &bar {
         bar.finish_and_clear();
     }
+    let record = |task: &SubmittedTask| {
+        if let (Some(secs), Some(store)) = (video_secs, SpeedStore::from_env(ctx.sim.is_some())) {
+            store.record_submitted(&task.task_id, &input.mode, secs);
+        }
+    };
     match result {
-        Ok(submission) => finish_submit(ctx, submission),
+        Ok(submission) => finish_submit(ctx, submission).inspect(|(task, _)| record(task)),
         Err(sig) => {
             let grace = ctx.client.config().request_timeout() + Duration::from_secs(5);
             ctx.printer.note(&format!(
@@ -225,7 +238,8 @@ async fn submit_inputs(
             match tokio::time::timeout(grace, &mut submission).await {
                 Ok(Ok(sub)) => {
                     let id = sub.task.task_id.clone();
-                    finish_submit(ctx, Ok(sub))?;
+                    let (task, _) = finish_submit(ctx, Ok(sub))?;
+                    record(&task);
                     Err(interrupted(
                         sig,
                         format!("{} after task {id} was created; it keeps running", sig.name()),

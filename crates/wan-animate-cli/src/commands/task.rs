@@ -7,7 +7,7 @@ use futures_util::StreamExt;
 use serde_json::{Value, json};
 use wan_animate_core::download::{DownloadOptions, check_destination};
 use wan_animate_core::pricing::Estimate;
-use wan_animate_core::types::{TaskResponse, TaskStatus};
+use wan_animate_core::types::{Mode, TaskResponse, TaskStatus};
 use wan_animate_core::{ErrorKind, TaskEvent};
 
 use crate::args::{TaskIdArgs, WaitArgs};
@@ -16,8 +16,9 @@ use crate::context::Context;
 use crate::cost::Costing;
 use crate::exit::Exit;
 use crate::failure::Failure;
-use crate::progress::{LiveView, byte_bar, feed, typical_duration};
+use crate::progress::{LiveView, byte_bar, feed, tasks_basis, typical_duration};
 use crate::signals::{self, Signal, Signals};
+use crate::speed::{SpeedStore, predictive_policy};
 
 pub(crate) async fn status(ctx: &Context, args: TaskIdArgs) -> Result<(), Failure> {
     let task = ctx
@@ -82,6 +83,9 @@ pub(crate) async fn wait(
         uploaded: Vec::new(),
         started: Instant::now(),
         estimate: None,
+        // Recorded when this CLI submitted it; else unknown, and the wait backs off.
+        predict: SpeedStore::from_env(ctx.sim.is_some())
+            .and_then(|store| store.submitted(&args.task_id)),
     };
     check_output(ctx, &opts, Some(&args.task_id))?;
     wait_and_finish(ctx, &args.task_id, opts, costing).await
@@ -100,6 +104,9 @@ pub(crate) struct FinishOptions {
     pub(crate) started: Instant,
     /// The cost estimate made before submitting, with its model and mode.
     pub(crate) estimate: Option<(String, String, Estimate)>,
+    /// The task's mode and output length (seconds), when known: the wait predicts its end
+    /// and the finished task teaches the speed model.
+    pub(crate) predict: Option<(Mode, f64)>,
 }
 
 /// `-o -`.
@@ -163,8 +170,27 @@ pub(crate) async fn wait_and_finish(
     let mut signals = Signals::install();
     let started = Instant::now();
     let mut live = LiveView::new(ctx.printer.progress);
-    // What this account's recent tasks took, for an estimate of the time left (terminal only).
-    let mut typical = live.enabled().then(|| {
+    let store = SpeedStore::from_env(ctx.sim.is_some());
+    let mut policy = ctx.client.poll_policy().clone();
+    // Predictive polling when the output length is known and the account's model has seen
+    // a finished task of this mode; the plain backoff otherwise.
+    if let (Some(store), Some((mode, secs))) = (&store, &opts.predict) {
+        let speed = store.load(&ctx.printer);
+        if let Some(p) = predictive_policy(&policy, &speed, mode, *secs) {
+            if let Some(e) = &p.expectation {
+                let n = match mode {
+                    Mode::Pro => speed.pro_samples,
+                    _ => speed.std_samples,
+                };
+                let n = usize::try_from(n).unwrap_or(usize::MAX);
+                live.set_typical(e.queue + e.run, tasks_basis("predicted from", n));
+            }
+            policy = p;
+        }
+    }
+    // Without a prediction: what this account's recent tasks took, for an estimate of the
+    // time left (terminal only).
+    let mut typical = (live.enabled() && policy.expectation.is_none()).then(|| {
         let client = ctx.client.clone();
         let mut query = wan_animate_core::types::ListTasksQuery::new()
             .with_status(TaskStatus::Succeeded)
@@ -175,7 +201,6 @@ pub(crate) async fn wait_and_finish(
         tokio::spawn(async move { client.list(&query).await })
     });
     let mut tick = tokio::time::interval(Duration::from_secs(1));
-    let mut policy = ctx.client.poll_policy().clone();
     if let Some(t) = opts.timeout {
         policy = policy.with_max_wait(t);
     }
@@ -193,7 +218,7 @@ pub(crate) async fn wait_and_finish(
                 typical = None;
                 if let Ok(Ok(page)) = r
                     && let Some((d, n)) = typical_duration(&page.data) {
-                        live.set_typical(d, n);
+                        live.set_typical(d, tasks_basis("median of", n));
                     }
                 continue;
             }
@@ -285,6 +310,11 @@ pub(crate) async fn wait_and_finish(
             return Err(failure);
         }
     };
+    if let (Some(store), Some((mode, secs))) = (&store, &opts.predict)
+        && task.output.task_status == TaskStatus::Succeeded
+    {
+        store.observe(&task, mode, *secs, &ctx.printer);
+    }
     let mut doc = serde_json::to_value(&task).unwrap_or_default();
     let mut local = json!({ "uploaded": opts.uploaded, "times": clock::task_times(&task) });
     let url = task.output.video_url().map(str::to_owned);
