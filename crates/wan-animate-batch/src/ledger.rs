@@ -88,6 +88,9 @@ pub enum JobState {
 /// Final states (`downloaded`, `failed`, `canceled`, `unknown`, `needs_attention`) have no edges.
 pub const LEGAL_TRANSITIONS: &[(JobState, JobState)] = &[
     (JobState::Queued, JobState::Uploaded),
+    // Held back (by the budget): the job stays, with the reason in the audit trail.
+    (JobState::Queued, JobState::Queued),
+    (JobState::Uploaded, JobState::Uploaded),
     (JobState::Queued, JobState::Failed),
     (JobState::Uploaded, JobState::Submitting),
     (JobState::Uploaded, JobState::Failed),

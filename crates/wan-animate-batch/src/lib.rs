@@ -24,10 +24,11 @@ pub mod engine;
 pub mod ledger;
 pub mod lock;
 pub mod manifest;
+mod budget;
 mod rate;
 pub mod report;
 pub mod store;
 
 pub use endpoint::EndpointIdentity;
 pub use engine::{BatchError, BatchOptions, run, run_with_ledger};
-pub use report::{JobReport, ParkedDownload, Report};
+pub use report::{BudgetOutcome, CostTotals, JobReport, ParkedDownload, Pricing, Report};
