@@ -57,9 +57,9 @@ impl BudgetState {
                 MediaSource::File(path) => durations
                     .entry(path.clone())
                     .or_insert_with(|| match wan_animate_media::probe_file(path) {
-                        Ok(info) => info.duration_secs.ok_or_else(|| {
-                            format!("{} states no duration", path.display())
-                        }),
+                        Ok(info) => info
+                            .duration_secs
+                            .ok_or_else(|| format!("{} states no duration", path.display())),
                         Err(e) => Err(format!("{} cannot be probed: {e}", path.display())),
                     })
                     .clone(),
@@ -151,11 +151,7 @@ impl BudgetState {
             amount: self.amount,
             currency: self.currency.clone(),
             spent_estimate: (spent * 1e6).round() / 1e6,
-            held_back: self
-                .held
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .clone(),
+            held_back: self.held.lock().unwrap_or_else(|p| p.into_inner()).clone(),
         }
     }
 }

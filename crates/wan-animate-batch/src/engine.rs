@@ -20,6 +20,7 @@ use wan_animate_core::Client;
 use wan_animate_core::rt::{SharedClock, SharedSleep, SystemClock};
 use wan_animate_core::types::EpochMillis;
 
+use crate::budget::BudgetState;
 use crate::endpoint::EndpointIdentity;
 use crate::ledger::{
     JobRecord, JobState, JobUpdate, Ledger, LedgerError, LedgerStore, Summary, Transition,
@@ -27,7 +28,6 @@ use crate::ledger::{
 use crate::lock::lock_path;
 use crate::manifest::{self, Job, ManifestError};
 use crate::rate::RateLimiter;
-use crate::budget::BudgetState;
 use crate::report::{ParkedDownload, Pricing, REPORT_FILES, Report, report_priced, write_reports};
 use crate::store::LedgerThread;
 

@@ -19,12 +19,12 @@
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod budget;
 pub mod endpoint;
 pub mod engine;
 pub mod ledger;
 pub mod lock;
 pub mod manifest;
-mod budget;
 mod rate;
 pub mod report;
 pub mod store;

@@ -446,7 +446,9 @@ pub struct BatchRunArgs {
 /// A budget: a positive, finite amount.
 pub fn parse_budget(s: &str) -> Result<f64, String> {
     let v: f64 = s.trim().parse().map_err(|_| {
-        format!("{s:?} is not a number: give an amount in the price table's currency, e.g. 50 or 12.5")
+        format!(
+            "{s:?} is not a number: give an amount in the price table's currency, e.g. 50 or 12.5"
+        )
     })?;
     if !v.is_finite() || v <= 0.0 {
         return Err(format!(

@@ -175,7 +175,13 @@ fn totals_line(report: &Report) -> String {
         .jobs
         .iter()
         .find_map(|j| j.price_source.as_ref().map(|s| (s, &j.price_date)))
-        .map(|(s, d)| format!(" (prices for {}: {s}, {})", t.region, d.as_deref().unwrap_or("")))
+        .map(|(s, d)| {
+            format!(
+                " (prices for {}: {s}, {})",
+                t.region,
+                d.as_deref().unwrap_or("")
+            )
+        })
         .unwrap_or_default();
     format!("total: {} s billed, {cost}{source}", t.billed_seconds)
 }
