@@ -155,3 +155,102 @@ impl BudgetState {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wan_animate_types::{Mode, Model};
+
+    fn sample(name: &str) -> std::path::PathBuf {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../tests/samples")
+            .join(name)
+    }
+
+    fn job(id: &str, line: usize, model: Model, video: MediaSource) -> Job {
+        Job {
+            id: id.into(),
+            line,
+            model,
+            image: MediaSource::File(sample("person.jpg")),
+            video,
+            mode: Mode::Standard,
+            watermark: None,
+            check_image: None,
+            output: format!("{id}.mp4").into(),
+        }
+    }
+
+    fn mix(id: &str) -> Job {
+        job(
+            id,
+            1,
+            Model::AnimateMix,
+            MediaSource::File(sample("dance.mp4")),
+        )
+    }
+
+    #[test]
+    fn jobs_without_a_price_or_a_probed_duration_are_refused_by_line() {
+        let jobs = [
+            mix("a"),
+            job(
+                "b",
+                2,
+                Model::AnimateMove,
+                MediaSource::File(sample("dance.mp4")),
+            ),
+            job(
+                "c",
+                3,
+                Model::AnimateMix,
+                MediaSource::Url("https://x/v.mp4".into()),
+            ),
+        ];
+        let problems = BudgetState::plan(10.0, &jobs, &Pricing::builtin()).unwrap_err();
+        let lines: Vec<usize> = problems.iter().map(|p| p.line).collect();
+        assert_eq!(lines, [2, 3]);
+        assert!(
+            problems[0]
+                .message
+                .contains("no price is known for wan2.2-animate-move")
+        );
+        assert!(problems[1].message.contains("https://x/v.mp4"));
+    }
+
+    #[test]
+    fn a_job_that_would_pass_the_budget_is_held_and_a_failed_one_gives_its_estimate_back() {
+        let jobs = [mix("a"), mix("b"), mix("c")];
+        let b = BudgetState::plan(4.0, &jobs, &Pricing::builtin()).unwrap();
+        assert!(b.reserve("a").is_ok()); // 1.8
+        assert!(b.reserve("b").is_ok()); // 3.6
+        let note = b.reserve("c").unwrap_err();
+        assert!(
+            note.contains("--budget 4 CNY") && note.contains("3.60"),
+            "{note}"
+        );
+        b.release("b");
+        assert!(b.reserve("c").is_ok());
+        let o = b.outcome();
+        assert_eq!(o.spent_estimate, 3.6);
+        assert_eq!(o.held_back, ["c"]);
+        assert_eq!(o.currency, "CNY");
+    }
+
+    #[test]
+    fn jobs_submitted_by_an_earlier_run_count_against_the_budget() {
+        let jobs = [mix("a"), mix("b"), mix("c")];
+        let b = BudgetState::plan(4.0, &jobs, &Pricing::builtin()).unwrap();
+        let rec = |id: &str, state| JobRecord {
+            job_id: id.into(),
+            state: Some(state),
+            ..JobRecord::default()
+        };
+        b.count_recorded(&[
+            rec("a", JobState::Downloaded),
+            rec("b", JobState::Submitted),
+            rec("c", JobState::Queued),
+        ]);
+        assert!(b.reserve("c").is_err(), "3.6 committed, 1.8 more passes 4");
+    }
+}
