@@ -668,9 +668,10 @@ fn a_budget_must_be_a_positive_amount() {
             .output()
             .unwrap();
         assert_eq!(out.status.code(), Some(2), "{bad}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(
-            String::from_utf8_lossy(&out.stderr).contains("--budget"),
-            "{bad}"
+            stderr.contains("invalid value") && stderr.contains("--budget"),
+            "{bad}: {stderr}"
         );
     }
 }

@@ -145,7 +145,13 @@ pub(crate) fn status(args: BatchArgs, printer: &Printer) -> Result<(), Failure> 
     // Read-only and without the run lock: works while a run holds the ledger.
     let ledger = Ledger::open_read_only(&s.ledger)
         .map_err(|e| Failure::new(Exit::Failure, "ledger", e.to_string()))?;
-    let report = report::report_priced(&ledger, &Pricing::builtin())
+    // Prices for the region the ledger's tasks live in.
+    let pricing = wan_animate_batch::ledger::LedgerStore::endpoint(&ledger)
+        .ok()
+        .flatten()
+        .map(|e| pricing_for(&e.base_url))
+        .unwrap_or_else(Pricing::builtin);
+    let report = report::report_priced(&ledger, &pricing)
         .map_err(|e| Failure::new(Exit::Failure, "ledger", e.to_string()))?;
     print_report(printer, &report);
     Ok(())
