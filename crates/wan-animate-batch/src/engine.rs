@@ -493,7 +493,7 @@ pub async fn run_with_ledger(
     if let Some(b) = &shared.budget {
         let outcome = b.outcome();
         for j in &mut report.jobs {
-            if outcome.held_back.contains(&j.job_id) {
+            if outcome.held_back.contains(&j.job_id) && j.note.is_none() {
                 j.note = Some(format!(
                     "held back by --budget {} {}: not submitted; raise the budget and run again to submit it",
                     outcome.amount, outcome.currency

@@ -192,6 +192,7 @@ pub fn report_priced(ledger: &dyn LedgerStore, pricing: &Pricing) -> Result<Repo
         ..CostTotals::default()
     };
     let mut by_mode: HashMap<String, f64> = HashMap::new();
+    let mut held = ledger.held_notes()?;
     let jobs: Vec<JobReport> = ledger
         .jobs()?
         .into_iter()
@@ -212,6 +213,7 @@ pub fn report_priced(ledger: &dyn LedgerStore, pricing: &Pricing) -> Result<Repo
                 )
             });
             let price = estimate.as_ref().and_then(|e| e.price.clone());
+            let note = held.remove(&r.job_id);
             let cost = estimate.as_ref().and_then(|e| e.cost);
             if let Some(e) = &estimate {
                 totals.billed_seconds += e.billable_seconds;
@@ -242,7 +244,7 @@ pub fn report_priced(ledger: &dyn LedgerStore, pricing: &Pricing) -> Result<Repo
                 currency: price.as_ref().map(|p| p.currency.clone()),
                 price_source: price.as_ref().map(|p| p.source.clone()),
                 price_date: price.map(|p| p.date),
-                note: None,
+                note,
             }
         })
         .collect();

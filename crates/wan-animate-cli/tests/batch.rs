@@ -585,6 +585,17 @@ fn a_budget_that_fits_two_of_four_jobs_creates_two_tasks_and_says_why_the_rest_w
     // `batch status` shows the same costs.
     let status = status_json(dir.path());
     assert_eq!(status["totals"], report["totals"]);
+    let noted = status["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|j| {
+            j["note"]
+                .as_str()
+                .is_some_and(|n| n.contains("--budget 4 CNY"))
+        })
+        .count();
+    assert_eq!(noted, 2, "{status}");
     let csv = std::fs::read_to_string(dir.path().join("out/report.csv")).unwrap();
     assert!(
         csv.lines()
