@@ -20,6 +20,7 @@ use wan_animate_core::Client;
 use wan_animate_core::rt::{SharedClock, SharedSleep, SystemClock};
 use wan_animate_core::types::EpochMillis;
 
+use crate::budget::BudgetState;
 use crate::endpoint::EndpointIdentity;
 use crate::ledger::{
     JobRecord, JobState, JobUpdate, Ledger, LedgerError, LedgerStore, Summary, Transition,
@@ -27,7 +28,7 @@ use crate::ledger::{
 use crate::lock::lock_path;
 use crate::manifest::{self, Job, ManifestError};
 use crate::rate::RateLimiter;
-use crate::report::{ParkedDownload, REPORT_FILES, Report, report, write_reports};
+use crate::report::{ParkedDownload, Pricing, REPORT_FILES, Report, report_priced, write_reports};
 use crate::store::LedgerThread;
 
 /// How a batch runs.
@@ -74,6 +75,15 @@ pub struct BatchOptions {
     pub sleep: SharedSleep,
     /// Simulated free disk space for downloads (bytes left; core's
     /// `DownloadOptions::with_disk_space`): a seam of this crate's tests.
+    /// The prices reports and the budget are costed with (default: core's built-in table,
+    /// read for China (Beijing)).
+    pub pricing: Pricing,
+    /// At most this much (in the price table's currency) of estimated cost is submitted:
+    /// before each create, the estimates of the jobs already submitted or succeeded plus
+    /// this job's must not pass it. Every job must then have a known cost (a price for its
+    /// model, mode and region, and a local video whose duration is probed), or the run is
+    /// refused before anything is sent. `None`: no budget.
+    pub budget: Option<f64>,
     #[cfg(test)]
     pub(crate) disk_space: Option<Arc<AtomicU64>>,
 }
@@ -96,6 +106,8 @@ impl BatchOptions {
             max_active_jobs: 256,
             clock: SharedClock::new(SystemClock),
             sleep: SharedSleep::new(wan_animate_core::rt::TokioSleep),
+            pricing: Pricing::builtin(),
+            budget: None,
             #[cfg(test)]
             disk_space: None,
         }
@@ -107,6 +119,18 @@ impl BatchOptions {
     pub fn with_time(mut self, clock: SharedClock, sleep: SharedSleep) -> Self {
         self.clock = clock;
         self.sleep = sleep;
+        self
+    }
+
+    /// Sets the prices reports and the budget are costed with.
+    pub fn with_pricing(mut self, pricing: Pricing) -> Self {
+        self.pricing = pricing;
+        self
+    }
+
+    /// Sets a budget (see [`BatchOptions::budget`]).
+    pub fn with_budget(mut self, amount: f64) -> Self {
+        self.budget = Some(amount);
         self
     }
 
@@ -234,6 +258,8 @@ struct Shared {
     preflight_memo: Mutex<HashSet<(PathBuf, u64, i64)>>,
     active: Arc<Semaphore>,
     summary: Mutex<Summary>,
+    /// `--budget`: the jobs' estimates and what is committed.
+    budget: Option<BudgetState>,
 }
 
 fn wall_ms(clock: &SharedClock) -> i64 {
@@ -322,6 +348,15 @@ pub async fn run(
     reserved.extend(REPORT_FILES.iter().map(|f| out_dir.join(f)));
     let jobs =
         manifest::load_for_run(manifest_path, &out_dir, &reserved).map_err(BatchError::Manifest)?;
+    // Unpriceable jobs are refused before the output directory or the ledger is made.
+    if let Some(amount) = opts.budget {
+        BudgetState::plan(amount, &jobs, &opts.pricing).map_err(|problems| {
+            BatchError::Manifest(ManifestError {
+                path: manifest_path.to_path_buf(),
+                problems,
+            })
+        })?;
+    }
     std::fs::create_dir_all(&opts.out_dir).map_err(BatchError::Io)?;
     // Reports name outputs by absolute path, valid from any working directory.
     opts.out_dir = std::fs::canonicalize(&opts.out_dir).map_err(BatchError::Io)?;
@@ -340,6 +375,22 @@ pub async fn run_with_ledger(
     opts: BatchOptions,
     on_progress: impl Fn(&Summary) + Send + Sync + 'static,
 ) -> Result<Report, BatchError> {
+    let budget = match opts.budget {
+        Some(amount) if !(amount.is_finite() && amount > 0.0) => {
+            return Err(BatchError::Io(std::io::Error::other(format!(
+                "the budget must be a positive amount, not {amount}"
+            ))));
+        }
+        Some(amount) => Some(BudgetState::plan(amount, &jobs, &opts.pricing).map_err(
+            |problems| {
+                BatchError::Manifest(ManifestError {
+                    path: PathBuf::from("the manifest"),
+                    problems,
+                })
+            },
+        )?),
+        None => None,
+    };
     // The prelude reads and writes the ledger once, off the async workers.
     let prelude = {
         let jobs = jobs.clone();
@@ -355,6 +406,9 @@ pub async fn run_with_ledger(
         .map_err(|e| BatchError::Io(std::io::Error::other(e)))?;
     let (records, summary, known) = prelude?;
     client.remember_task_ids(known.iter().map(String::as_str));
+    if let Some(b) = &budget {
+        b.count_recorded(&records);
+    }
     let models: Vec<String> = jobs.iter().map(|j| j.model.as_str().to_owned()).collect();
     let shared = Arc::new(Shared {
         client,
@@ -383,6 +437,7 @@ pub async fn run_with_ledger(
         preflight_memo: Mutex::new(HashSet::new()),
         active: Arc::new(Semaphore::new(opts.max_active_jobs.max(1))),
         summary: Mutex::new(summary),
+        budget,
         opts,
     });
     let progress = Arc::new(on_progress);
@@ -429,8 +484,24 @@ pub async fn run_with_ledger(
     if let Some(e) = ledger_refused {
         return Err(BatchError::Ledger(e));
     }
-    let mut report = shared.ledger.call(|s| report(s)).await??;
+    let pricing = shared.opts.pricing.clone();
+    let mut report = shared
+        .ledger
+        .call(move |s| report_priced(s, &pricing))
+        .await??;
     report.parked_downloads = shared.parked.lock().map(|p| p.clone()).unwrap_or_default();
+    if let Some(b) = &shared.budget {
+        let outcome = b.outcome();
+        for j in &mut report.jobs {
+            if outcome.held_back.contains(&j.job_id) && j.note.is_none() {
+                j.note = Some(format!(
+                    "held back by --budget {} {}: not submitted; raise the budget and run again to submit it",
+                    outcome.amount, outcome.currency
+                ));
+            }
+        }
+        report.budget = Some(outcome);
+    }
     write_reports(&shared.opts.out_dir, &report).map_err(BatchError::Io)?;
     Ok(report)
 }

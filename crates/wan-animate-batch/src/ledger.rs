@@ -88,6 +88,9 @@ pub enum JobState {
 /// Final states (`downloaded`, `failed`, `canceled`, `unknown`, `needs_attention`) have no edges.
 pub const LEGAL_TRANSITIONS: &[(JobState, JobState)] = &[
     (JobState::Queued, JobState::Uploaded),
+    // Held back (by the budget): the job stays, with the reason in the audit trail.
+    (JobState::Queued, JobState::Queued),
+    (JobState::Uploaded, JobState::Uploaded),
     (JobState::Queued, JobState::Failed),
     (JobState::Uploaded, JobState::Submitting),
     (JobState::Uploaded, JobState::Failed),
@@ -571,6 +574,13 @@ pub trait LedgerStore: Send + 'static {
 
     /// Totals over every job.
     fn summary(&self) -> Result<Summary, LedgerError>;
+
+    /// Jobs whose last event holds them where they are (`queued -> queued`,
+    /// `uploaded -> uploaded`: held back by the budget), with that event's note. A store
+    /// that keeps no audit trail returns none.
+    fn held_notes(&self) -> Result<std::collections::HashMap<String, String>, LedgerError> {
+        Ok(std::collections::HashMap::new())
+    }
 }
 
 /// An upload to remember.
@@ -1017,6 +1027,17 @@ impl LedgerStore for Ledger {
             params![u.local_path, u.model, u.size, u.mtime_ms, u.oss_url, u.expires_at_ms],
         )?;
         Ok(())
+    }
+
+    fn held_notes(&self) -> Result<std::collections::HashMap<String, String>, LedgerError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT e.job_id, e.detail FROM events e
+             WHERE e.id = (SELECT MAX(id) FROM events WHERE job_id = e.job_id)
+               AND e.from_state = e.to_state AND e.to_state IN ('queued', 'uploaded')
+               AND e.detail IS NOT NULL",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     fn summary(&self) -> Result<Summary, LedgerError> {

@@ -19,6 +19,7 @@
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod budget;
 pub mod endpoint;
 pub mod engine;
 pub mod ledger;
@@ -30,4 +31,4 @@ pub mod store;
 
 pub use endpoint::EndpointIdentity;
 pub use engine::{BatchError, BatchOptions, run, run_with_ledger};
-pub use report::{JobReport, ParkedDownload, Report};
+pub use report::{BudgetOutcome, CostTotals, JobReport, ParkedDownload, Pricing, Report};

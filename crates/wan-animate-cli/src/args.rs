@@ -435,6 +435,27 @@ pub struct BatchRunArgs {
     /// one its tasks were created at. Only for a deliberate move: tasks exist at one endpoint.
     #[arg(long)]
     pub allow_endpoint_change: bool,
+    /// Stop submitting before the estimated cost would pass AMOUNT, in the price table's
+    /// currency (CNY for the built-in table). Jobs that would pass it are not submitted (they
+    /// stay queued, and a later run with a larger budget submits them); jobs whose cost is
+    /// unknown (no price, e.g. `move`, or a video given as a URL) are refused up front.
+    #[arg(long, value_name = "AMOUNT", value_parser = parse_budget)]
+    pub budget: Option<f64>,
+}
+
+/// A budget: a positive, finite amount.
+pub fn parse_budget(s: &str) -> Result<f64, String> {
+    let v: f64 = s.trim().parse().map_err(|_| {
+        format!(
+            "{s:?} is not a number: give an amount in the price table's currency, e.g. 50 or 12.5"
+        )
+    })?;
+    if !v.is_finite() || v <= 0.0 {
+        return Err(format!(
+            "{s:?} is not a usable budget: give a positive amount, e.g. 50"
+        ));
+    }
+    Ok(v)
 }
 
 /// `batch status`.

@@ -510,3 +510,179 @@ fn a_new_ledger_over_existing_outputs_refuses_instead_of_paying_again() {
     );
     assert_eq!(tasks_created(&sim.counters()), 2, "nothing paid twice");
 }
+
+/// `n` jobs of `mix` in `wan-std` on the 3-second sample: 1.8 CNY each at the built-in price.
+fn mix_manifest(dir: &Path, n: usize) -> PathBuf {
+    let mut lines = String::new();
+    for i in 0..n {
+        lines.push_str(&format!(
+            "{{\"id\":\"mix-{i}\",\"model\":\"mix\",\"image\":\"{}\",\"video\":\"{}\",\"mode\":\"std\"}}\n",
+            sample("person.jpg"),
+            sample("dance.mp4")
+        ));
+    }
+    let path = dir.join("mix.jsonl");
+    std::fs::write(&path, lines).unwrap();
+    path
+}
+
+#[test]
+fn a_budget_that_fits_two_of_four_jobs_creates_two_tasks_and_says_why_the_rest_were_held() {
+    let sim = SimProcess::start(&["--time-scale", "600", "--no-rate-limits"]);
+    let dir = tempfile::tempdir().unwrap();
+    let m = mix_manifest(dir.path(), 4);
+    // 2 × 1.8 = 3.6 fits in 4; a third job (5.4) would pass it.
+    let out = batch_cmd(&sim, dir.path(), &m)
+        .args(["--budget", "4", "--json"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("budget of 4 CNY is reached")
+            && stderr.contains("estimated 3.60 CNY submitted")
+            && stderr.contains("2 job(s) held back"),
+        "{stderr}"
+    );
+    assert_eq!(tasks_created(&sim.counters()), 2);
+    // The report, then the error as a JSON document.
+    let mut docs = serde_json::Deserializer::from_slice(&out.stdout).into_iter::<Value>();
+    let report = docs.next().unwrap().unwrap();
+    let error = docs.next().unwrap().unwrap();
+    assert!(error.to_string().contains("budget_reached"), "{error}");
+    assert_eq!(report["budget"]["held_back"].as_array().unwrap().len(), 2);
+    assert_eq!(report["budget"]["spent_estimate"], 3.6);
+    let jobs = report["jobs"].as_array().unwrap();
+    let held: Vec<&Value> = jobs.iter().filter(|j| j["note"].is_string()).collect();
+    assert_eq!(held.len(), 2, "{report}");
+    for j in &held {
+        assert_eq!(j["outcome"], "queued", "held jobs stay queued: {j}");
+        assert!(j["task_id"].is_null());
+        assert!(j["note"].as_str().unwrap().contains("--budget"), "{j}");
+    }
+    // Totals are the sum of the jobs, with the price's origin on each priced job.
+    let done: Vec<&Value> = jobs
+        .iter()
+        .filter(|j| j["outcome"] == "downloaded")
+        .collect();
+    assert_eq!(done.len(), 2);
+    for j in &done {
+        assert_eq!(j["billed_seconds"], 3);
+        assert_eq!(j["cost"], 1.8);
+        assert_eq!(j["currency"], "CNY");
+        assert_eq!(j["price_date"], "2025-09");
+        assert!(j["price_source"].as_str().is_some_and(|s| !s.is_empty()));
+    }
+    let sum: f64 = jobs.iter().filter_map(|j| j["cost"].as_f64()).sum();
+    let secs: u64 = jobs
+        .iter()
+        .filter_map(|j| j["billed_seconds"].as_u64())
+        .sum();
+    assert_eq!(report["totals"]["cost"].as_f64().unwrap(), sum);
+    assert_eq!(report["totals"]["cost"], 3.6);
+    assert_eq!(report["totals"]["billed_seconds"].as_u64().unwrap(), secs);
+    assert_eq!(report["totals"]["currency"], "CNY");
+    // `batch status` shows the same costs.
+    let status = status_json(dir.path());
+    assert_eq!(status["totals"], report["totals"]);
+    let noted = status["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|j| {
+            j["note"]
+                .as_str()
+                .is_some_and(|n| n.contains("--budget 4 CNY"))
+        })
+        .count();
+    assert_eq!(noted, 2, "{status}");
+    let csv = std::fs::read_to_string(dir.path().join("out/report.csv")).unwrap();
+    assert!(
+        csv.lines()
+            .next()
+            .unwrap()
+            .contains("billed_seconds,cost,currency"),
+        "{csv}"
+    );
+
+    // A larger budget on the same ledger submits the held jobs, and only them.
+    let out = batch_cmd(&sim, dir.path(), &m)
+        .args(["--budget", "8"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(tasks_created(&sim.counters()), 4);
+}
+
+#[test]
+fn a_move_job_with_a_budget_is_refused_before_anything_is_created() {
+    let sim = SimProcess::start(&["--time-scale", "600", "--no-rate-limits"]);
+    let dir = tempfile::tempdir().unwrap();
+    let m = manifest(dir.path(), 2); // job-000 mix, job-001 move
+    let out = batch_cmd(&sim, dir.path(), &m)
+        .args(["--budget", "100"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(8), "{stderr}");
+    assert!(
+        stderr.contains("line 2")
+            && stderr.contains("no price is known for wan2.2-animate-move")
+            && !stderr.contains("line 1"),
+        "{stderr}"
+    );
+    let c = sim.counters();
+    assert_eq!(c["uploads_stored"], 0, "{c}");
+    assert_eq!(tasks_created(&c), 0, "{c}");
+    assert!(!dir.path().join("out/batch.sqlite").exists());
+}
+
+#[test]
+fn a_video_given_as_a_url_has_no_known_cost_under_a_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("url.jsonl");
+    std::fs::write(
+        &path,
+        format!(
+            "{{\"id\":\"a\",\"model\":\"mix\",\"image\":\"{}\",\"video\":\"https://example.invalid/v.mp4\"}}\n",
+            sample("person.jpg")
+        ),
+    )
+    .unwrap();
+    let out = Command::new(bin())
+        .current_dir(dir.path())
+        .env("DASHSCOPE_HTTP_BASE_URL", "http://127.0.0.1:9/api/v1")
+        .env("DASHSCOPE_API_KEY", "sk-unused")
+        .env("WAN_ANIMATE_JOURNAL", "off")
+        .env("HOME", dir.path())
+        .args(["batch", "--budget", "10", "--out-dir", "out"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(8), "{stderr}");
+    assert!(
+        stderr.contains("line 1") && stderr.contains("cost of this job is unknown"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_budget_must_be_a_positive_amount() {
+    for bad in ["0", "-1", "NaN", "inf", "ten"] {
+        let out = Command::new(bin())
+            .args(["batch", "jobs.jsonl", &format!("--budget={bad}")])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{bad}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("invalid value") && stderr.contains("--budget"),
+            "{bad}: {stderr}"
+        );
+    }
+}

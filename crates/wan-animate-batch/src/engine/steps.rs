@@ -65,11 +65,27 @@ async fn drive_states(
     // One back-off per job: a step that keeps failing transiently is retried after 1 s,
     // 2 s, 4 s, ... up to a minute; any progress starts it again at 1 s.
     let mut backoff = Backoff::default();
+    // Whether this job's estimate is committed against the budget (a job the ledger shows
+    // as submitted was counted when the run started).
+    let mut reserved = crate::budget::counts(rec.state());
     loop {
         if shared.stopped() {
             return Ok(());
         }
         let before = (rec.state(), rec.task_status.clone());
+        if let Some(budget) = &shared.budget
+            && !reserved
+            && matches!(rec.state(), JobState::Queued | JobState::Uploaded)
+        {
+            // Checked before the upload too, so that a job that cannot be paid for is not
+            // uploaded either. It stays where it is, with the reason in the audit trail.
+            if let Err(note) = budget.reserve(&job.id) {
+                tracing::warn!(job = %job.id, "{note}");
+                let state = rec.state();
+                return shared.record(rec, state, vec![], Some(&note)).await;
+            }
+            reserved = true;
+        }
         match rec.state() {
             s if s.is_final() => return Ok(()),
             JobState::Queued => upload(shared, job, rec, &mut backoff).await?,
@@ -83,6 +99,15 @@ async fn drive_states(
                 }
             }
             _ => return Ok(()),
+        }
+        if reserved
+            && rec.state() == JobState::Failed
+            && rec.task_id.is_none()
+            && let Some(budget) = &shared.budget
+        {
+            // Nothing was created, so nothing will be billed.
+            budget.release(&job.id);
+            reserved = false;
         }
         if (rec.state(), rec.task_status.clone()) != before {
             backoff.reset();

@@ -7,7 +7,8 @@ use serde_json::json;
 use wan_animate_batch::EndpointIdentity;
 use wan_animate_batch::engine::{self, BatchError, BatchOptions};
 use wan_animate_batch::ledger::{Ledger, LedgerError, Summary};
-use wan_animate_batch::report::{self, Report};
+use wan_animate_batch::report::{self, JobReport, Pricing, Report};
+use wan_animate_core::pricing::PriceTable;
 
 use crate::args::{BatchAction, BatchArgs};
 use crate::context::Context;
@@ -36,6 +37,8 @@ pub(crate) async fn run(ctx: &Context, args: BatchArgs) -> Result<(), Failure> {
     opts.reconcile_settle = r.reconcile_settle;
     opts.allow_endpoint_change = r.allow_endpoint_change;
     opts.endpoint = Some(endpoint_identity(ctx));
+    opts.pricing = pricing_for(ctx.client.config().base_url());
+    opts.budget = r.budget;
     let live = !ctx.printer.json && ctx.printer.quiet == 0;
     let tty = std::io::stderr().is_terminal();
     ctx.printer.note(&format!(
@@ -75,6 +78,18 @@ pub(crate) async fn run(ctx: &Context, args: BatchArgs) -> Result<(), Failure> {
     };
     print_report(&ctx.printer, &report);
     finish(&report)
+}
+
+/// The prices a batch is costed with: the built-in table, for the region of the base URL.
+// TODO(lead): `--prices`/`WAN_ANIMATE_PRICES` reach `check` and `run` through cost.rs's
+// `Costing`, which `commands/mod.rs` does not hand to `batch`; wire it there.
+fn pricing_for(base_url: &str) -> Pricing {
+    let region = if base_url.contains("dashscope-intl") || base_url.contains("ap-southeast-1") {
+        "ap-southeast-1"
+    } else {
+        "cn-beijing"
+    };
+    Pricing::new(PriceTable::builtin(), region)
 }
 
 /// The batch's client: the invocation's configuration and backend, with ONE budget of
@@ -130,10 +145,51 @@ pub(crate) fn status(args: BatchArgs, printer: &Printer) -> Result<(), Failure> 
     // Read-only and without the run lock: works while a run holds the ledger.
     let ledger = Ledger::open_read_only(&s.ledger)
         .map_err(|e| Failure::new(Exit::Failure, "ledger", e.to_string()))?;
-    let report = report::report(&ledger)
+    // Prices for the region the ledger's tasks live in.
+    let pricing = wan_animate_batch::ledger::LedgerStore::endpoint(&ledger)
+        .ok()
+        .flatten()
+        .map(|e| pricing_for(&e.base_url))
+        .unwrap_or_else(Pricing::builtin);
+    let report = report::report_priced(&ledger, &pricing)
         .map_err(|e| Failure::new(Exit::Failure, "ledger", e.to_string()))?;
     print_report(printer, &report);
     Ok(())
+}
+
+/// A job's cost for people: `-` when nothing was billed, `unknown` without a price.
+fn cost_text(j: &JobReport) -> String {
+    match (j.billed_seconds, j.cost, &j.currency) {
+        (Some(s), Some(c), Some(cur)) => format!("{s} s, {c:.2} {cur}"),
+        (Some(s), _, _) => format!("{s} s, cost unknown"),
+        _ => "-".to_owned(),
+    }
+}
+
+/// The totals line: billed seconds and estimated cost, with the price's origin.
+fn totals_line(report: &Report) -> String {
+    let t = &report.totals;
+    let cost = match (t.cost, &t.currency, t.unpriced_jobs) {
+        (Some(c), Some(cur), 0) => format!("estimated {c:.2} {cur}"),
+        (Some(c), Some(cur), n) => {
+            format!("estimated {c:.2} {cur} plus {n} job(s) of unknown cost")
+        }
+        (_, _, 0) => "estimated 0".to_owned(),
+        (_, _, n) => format!("cost unknown ({n} job(s) without a price)"),
+    };
+    let source = report
+        .jobs
+        .iter()
+        .find_map(|j| j.price_source.as_ref().map(|s| (s, &j.price_date)))
+        .map(|(s, d)| {
+            format!(
+                " (prices for {}: {s}, {})",
+                t.region,
+                d.as_deref().unwrap_or("")
+            )
+        })
+        .unwrap_or_default();
+    format!("total: {} s billed, {cost}{source}", t.billed_seconds)
 }
 
 fn print_report(printer: &Printer, report: &Report) {
@@ -148,15 +204,21 @@ fn print_report(printer: &Printer, report: &Report) {
             (_, None, Some(m)) => m.clone(),
             _ => String::new(),
         };
+        let detail = match &j.note {
+            Some(n) if detail.is_empty() => n.clone(),
+            _ => detail,
+        };
         printer.result(&format!(
-            "{:<20} {:<16} {:<38} {}",
+            "{:<20} {:<16} {:<38} {:<20} {}",
             j.job_id,
             j.outcome,
             j.task_id.as_deref().unwrap_or("-"),
+            cost_text(j),
             detail
         ));
     }
     printer.note(&summary_line(&report.summary));
+    printer.note(&totals_line(report));
     if let Some(endpoint) = &report.endpoint {
         printer.note(&format!("tasks at {endpoint}"));
     }
@@ -183,6 +245,25 @@ fn finish(report: &Report) -> Result<(), Failure> {
         )
         .with_hint(
             "free disk space or fix the output directory's permissions, then run the same command again within 24 h of the tasks' creation to download them",
+        ));
+    }
+    if let Some(b) = &report.budget
+        && !b.held_back.is_empty()
+    {
+        return Err(Failure::new(
+            Exit::Failure,
+            "budget_reached",
+            format!(
+                "the budget of {} {cur} is reached: estimated {:.2} {cur} submitted, {} job(s) held back (not submitted: {})",
+                b.amount,
+                b.spent_estimate,
+                b.held_back.len(),
+                b.held_back.join(", "),
+                cur = b.currency,
+            ),
+        )
+        .with_hint(
+            "the held jobs stay queued in the ledger: run the same command again with a larger --budget to submit them",
         ));
     }
     let unfinished = s.total - s.done - s.failed - s.needs_attention;
