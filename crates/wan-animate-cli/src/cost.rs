@@ -21,6 +21,11 @@ pub(crate) struct Costing {
 }
 
 impl Costing {
+    /// The price table in use (`--prices`, `WAN_ANIMATE_PRICES`, or the built-in one).
+    pub(crate) fn table(&self) -> &PriceTable {
+        &self.table
+    }
+
     /// From `--prices`/`WAN_ANIMATE_PRICES` (or the built-in table) and the region flags.
     pub(crate) fn from_global(global: &GlobalArgs) -> Result<Self, Failure> {
         let (table, user_table) = match &global.prices {

@@ -12,6 +12,7 @@ use wan_animate_core::pricing::PriceTable;
 
 use crate::args::{BatchAction, BatchArgs};
 use crate::context::Context;
+use crate::cost::Costing;
 use crate::exit::Exit;
 use crate::failure::Failure;
 use crate::output::Printer;
@@ -23,7 +24,7 @@ fn summary_line(s: &Summary) -> String {
     )
 }
 
-pub(crate) async fn run(ctx: &Context, args: BatchArgs) -> Result<(), Failure> {
+pub(crate) async fn run(ctx: &Context, args: BatchArgs, costing: &Costing) -> Result<(), Failure> {
     let r = args.run;
     let manifest = r
         .manifest
@@ -37,7 +38,7 @@ pub(crate) async fn run(ctx: &Context, args: BatchArgs) -> Result<(), Failure> {
     opts.reconcile_settle = r.reconcile_settle;
     opts.allow_endpoint_change = r.allow_endpoint_change;
     opts.endpoint = Some(endpoint_identity(ctx));
-    opts.pricing = pricing_for(ctx.client.config().base_url());
+    opts.pricing = Pricing::new(costing.table().clone(), costing.region.clone());
     opts.budget = r.budget;
     let live = !ctx.printer.json && ctx.printer.quiet == 0;
     let tty = std::io::stderr().is_terminal();
@@ -80,16 +81,15 @@ pub(crate) async fn run(ctx: &Context, args: BatchArgs) -> Result<(), Failure> {
     finish(&report)
 }
 
-/// The prices a batch is costed with: the built-in table, for the region of the base URL.
-// TODO(lead): `--prices`/`WAN_ANIMATE_PRICES` reach `check` and `run` through cost.rs's
-// `Costing`, which `commands/mod.rs` does not hand to `batch`; wire it there.
-fn pricing_for(base_url: &str) -> Pricing {
+/// The prices of a ledger's tasks: the table in use (`--prices` or built-in), for the region
+/// of the base URL the ledger recorded.
+fn pricing_for(table: &PriceTable, base_url: &str) -> Pricing {
     let region = if base_url.contains("dashscope-intl") || base_url.contains("ap-southeast-1") {
         "ap-southeast-1"
     } else {
         "cn-beijing"
     };
-    Pricing::new(PriceTable::builtin(), region)
+    Pricing::new(table.clone(), region)
 }
 
 /// The batch's client: the invocation's configuration and backend, with ONE budget of
@@ -132,7 +132,7 @@ fn endpoint_identity(ctx: &Context) -> EndpointIdentity {
     id.with_key(config.api_key().expose_secret())
 }
 
-pub(crate) fn status(args: BatchArgs, printer: &Printer) -> Result<(), Failure> {
+pub(crate) fn status(args: BatchArgs, printer: &Printer, costing: &Costing) -> Result<(), Failure> {
     let Some(BatchAction::Status(s)) = args.action else {
         return Ok(());
     };
@@ -149,8 +149,8 @@ pub(crate) fn status(args: BatchArgs, printer: &Printer) -> Result<(), Failure> 
     let pricing = wan_animate_batch::ledger::LedgerStore::endpoint(&ledger)
         .ok()
         .flatten()
-        .map(|e| pricing_for(&e.base_url))
-        .unwrap_or_else(Pricing::builtin);
+        .map(|e| pricing_for(costing.table(), &e.base_url))
+        .unwrap_or_else(|| Pricing::new(costing.table().clone(), costing.region.clone()));
     let report = report::report_priced(&ledger, &pricing)
         .map_err(|e| Failure::new(Exit::Failure, "ledger", e.to_string()))?;
     print_report(printer, &report);

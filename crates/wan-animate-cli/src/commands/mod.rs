@@ -37,13 +37,17 @@ pub(crate) async fn dispatch(cli: Cli, printer: &Printer) -> Result<(), Failure>
         }
         Command::Sim(args) => sim::run(args, printer).await,
         Command::Listen(args) => listen::run(args, printer).await,
-        Command::Batch(args) if args.action.is_some() => batch::status(args, printer),
+        Command::Batch(args) if args.action.is_some() => {
+            batch::status(args, printer, &Costing::from_global(&global)?)
+        }
         // Commands that talk to the service (or the in-process simulator).
         command => {
             // Only the commands that estimate read the price table: a broken one must not
             // stop `status` or `list`.
             let costing = match &command {
-                Command::Run(_) | Command::Wait(_) => Some(Costing::from_global(&global)?),
+                Command::Run(_) | Command::Wait(_) | Command::Batch(_) => {
+                    Some(Costing::from_global(&global)?)
+                }
                 _ => None,
             };
             // Waiting by push (`--callback-listen`): the receiver starts before anything waits.
@@ -68,7 +72,9 @@ pub(crate) async fn dispatch(cli: Cli, printer: &Printer) -> Result<(), Failure>
                 Command::List(args) => list::run(&ctx, args).await,
                 Command::Download(args) => download::run(&ctx, args).await,
                 Command::Upload(args) => upload::run(&ctx, args).await,
-                Command::Batch(args) => batch::run(&ctx, args).await,
+                Command::Batch(args) => {
+                    batch::run(&ctx, args, &Costing::or_builtin(costing, &global)).await
+                }
                 Command::Check(_)
                 | Command::Completions(_)
                 | Command::Sim(_)
