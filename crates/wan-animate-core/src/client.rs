@@ -302,6 +302,19 @@ impl Client {
         }
     }
 
+    /// `t`, cut by the handle's deadline; `None` once it has passed. Bounds transfers
+    /// (uploads, downloads), whose own timeouts are not the request timeout.
+    #[cfg_attr(not(feature = "rt-tokio"), allow(dead_code))]
+    pub(crate) fn bounded(&self, t: Duration) -> Option<Duration> {
+        match self.deadline {
+            Some(d) => {
+                let left = d.saturating_duration_since(self.now());
+                (!left.is_zero()).then(|| t.min(left))
+            }
+            None => Some(t),
+        }
+    }
+
     /// Sleeps `d`, or less if the deadline comes first; false if the deadline has then passed.
     pub(crate) async fn sleep_until_deadline(
         &self,

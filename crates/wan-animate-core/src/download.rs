@@ -779,7 +779,12 @@ impl Client {
                 }
                 Err(e) => return Err(e),
             }
-            self.sleep(policy.backoff(attempt - 1, None)).await;
+            if !self
+                .sleep_until_deadline(policy.backoff(attempt - 1, None), None)
+                .await
+            {
+                return Err(Self::deadline_passed("download"));
+            }
         }
     }
 
@@ -792,7 +797,11 @@ impl Client {
         total: &mut Option<u64>,
         opts: &DownloadOptions,
     ) -> Result<Attempt, Error> {
-        let idle = self.config().request_timeout();
+        // Each step waits at most the request timeout, and never past the handle's deadline
+        // (`--timeout` bounds a download like every other operation).
+        let idle = self
+            .bounded(self.config().request_timeout())
+            .ok_or_else(|| Self::deadline_passed("download"))?;
         let mut builder = http::Request::builder()
             .method(http::Method::GET)
             .uri(url)

@@ -390,7 +390,10 @@ impl Client {
                         policy.upload_host
                     ))
                 })?;
-            let result = self.exchange(request, UPLOAD_TIMEOUT).await;
+            let Some(timeout) = self.bounded(UPLOAD_TIMEOUT) else {
+                return Err(Self::deadline_passed("upload"));
+            };
+            let result = self.exchange(request, timeout).await;
             // Reading the file failed while sending it: a local problem, not the network's.
             if let Some(e) = local_failure.take() {
                 return Err(Error::local_io("read the file to upload", path, e));
@@ -422,7 +425,9 @@ impl Client {
             }
             let wait = policy_retry.backoff(attempt - 1, err.retry_after());
             tracing::warn!(error = %err, retry_in_ms = wait.as_millis() as u64, "upload failed; retrying");
-            self.sleep(wait).await;
+            if !self.sleep_until_deadline(wait, None).await {
+                return Err(err);
+            }
         }
     }
 }
