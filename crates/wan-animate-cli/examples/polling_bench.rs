@@ -249,7 +249,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
          real Client::wait_with on a {scale}x clock"
     );
     println!(
-        "| schedule | task (service s) | queries per task | mean detection delay | p95 detection delay | of which event delivery, mean / p95 |"
+        "| schedule | task (service s) | queries per task | mean detection delay | p95 detection delay | event published / arrived, mean / arrived p95 |"
     );
     println!("|---|---|---|---|---|---|");
     for total in [60u64, 300, 900] {
@@ -296,19 +296,27 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .clock(warp)
             .completion_signals(signals.clone())
             .build()?;
-        // When each task's event reached the forwarder, on the fast clock.
-        let arrivals: Arc<Mutex<HashMap<String, SystemTime>>> = Arc::default();
+        // When each task's event was published (its `aliyunpublishtime`, stamped by the
+        // notifier as it found the task ended) and when it reached the forwarder, on the fast
+        // clock.
+        let arrivals: Arc<Mutex<HashMap<String, Arrival>>> = Arc::default();
         let forwarder = {
             let arrivals = arrivals.clone();
             tokio::spawn(async move {
                 while let Some(event) = events.recv().await {
-                    let at = warp.wall_now();
+                    let arrived = warp.wall_now();
                     signals.notify(&event.data.task_id);
+                    let published = event
+                        .aliyunpublishtime
+                        .as_ref()
+                        .and_then(|t| t.to_unix_millis())
+                        .and_then(|ms| u64::try_from(ms).ok())
+                        .map(|ms| warp.wall(SystemTime::UNIX_EPOCH + Duration::from_millis(ms)));
                     arrivals
                         .lock()
                         .unwrap_or_else(|e| e.into_inner())
                         .entry(event.data.task_id)
-                        .or_insert(at);
+                        .or_insert(Arrival { published, arrived });
                 }
             })
         };
@@ -377,15 +385,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                             .unwrap_or_else(|e| e.into_inner())
                             .get(&done.output.task_id)
                             .copied();
+                        let since_end =
+                            |t: SystemTime| t.duration_since(end).unwrap_or_default().as_secs_f64();
                         // No event: the safety poll found the end.
-                        Some(arrived.map(|a| a.duration_since(end).unwrap_or_default()))
+                        Some(arrived.map(|a| {
+                            (a.published.map(since_end), since_end(a.arrived))
+                        }))
                     }
                     _ => None,
                 };
                 figures.push(Figures {
                     queries: s.queries,
                     delay: delay.as_secs_f64(),
-                    delivery: delivery.map(|d| d.map(|d| d.as_secs_f64())),
+                    delivery,
                 });
             }
             print_row(schedule, total, &figures);
@@ -428,14 +440,22 @@ fn spawn_waits(
     set
 }
 
+/// One task's event, on the fast clock.
+#[derive(Debug, Clone, Copy)]
+struct Arrival {
+    published: Option<SystemTime>,
+    arrived: SystemTime,
+}
+
 /// What one wait showed.
 struct Figures {
     queries: u32,
     /// Service seconds from the task's end to the answer that showed it.
     delay: f64,
-    /// Callbacks rows: service seconds from the task's end to its event reaching the
-    /// forwarder (`None` inside: no event came).
-    delivery: Option<Option<f64>>,
+    /// Callbacks rows: service seconds from the task's end to its event's publication (the
+    /// notifier found the task ended) and to its arrival at the forwarder (`None` inside: no
+    /// event came).
+    delivery: Option<Option<(Option<f64>, f64)>>,
 }
 
 /// Mean and p95 of `values`.
@@ -454,14 +474,17 @@ fn print_row(schedule: Schedule, total: u64, figures: &[Figures]) {
     let queries = figures.iter().map(|f| f64::from(f.queries)).sum::<f64>() / n;
     let (mean, p95) = mean_p95(figures.iter().map(|f| f.delay).collect());
     let delivery = if figures.iter().any(|f| f.delivery.is_some()) {
-        let arrived: Vec<f64> = figures.iter().filter_map(|f| f.delivery.flatten()).collect();
-        let missing = figures.len() - arrived.len();
-        let (m, p) = mean_p95(arrived);
-        if missing == 0 {
-            format!("{m:.2} s / {p:.2} s")
-        } else {
-            format!("{m:.2} s / {p:.2} s ({missing} events missing)")
+        let events: Vec<_> = figures.iter().filter_map(|f| f.delivery.flatten()).collect();
+        let missing = figures.len() - events.len();
+        let (published, _) = mean_p95(events.iter().filter_map(|e| e.0).collect());
+        let (arrived, arrived_p95) = mean_p95(events.iter().map(|e| e.1).collect());
+        let mut cell = format!(
+            "{published:.2} s / {arrived:.2} s / {arrived_p95:.2} s"
+        );
+        if missing > 0 {
+            cell.push_str(&format!(" ({missing} events not in when the waits ended)"));
         }
+        cell
     } else {
         "-".to_owned()
     };
