@@ -36,6 +36,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
+use wan_animate_callback::{CallbackServer, CallbackToken};
 use wan_animate_core::http::{HttpClient, HttpRequest, HttpResponse, ResponseBody, TransportError};
 use wan_animate_core::http_types as http;
 use wan_animate_core::predict::{Expectation, SpeedModel};
@@ -43,7 +44,6 @@ use wan_animate_core::rt::{Clock, Sleep, http_date};
 use wan_animate_core::types::{
     CreateTaskRequest, EpochMillis, Mode, Model, ServiceTime, TaskResponse,
 };
-use wan_animate_callback::{CallbackServer, CallbackToken};
 use wan_animate_core::{Client, ClientConfig, CompletionSignals, PollPolicy};
 use wan_animate_reqwest::ReqwestClient;
 use wan_animate_sim::{NotifyConfig, RateLimits, Sim, TaskDurations};
@@ -57,6 +57,12 @@ const LEARN_FROM: usize = 3;
 /// this every task of a cell would end at the same moment of a fixed schedule (the Python SDK's
 /// 8 s grid) and its delay would be the luck of that one phase; real durations vary.
 const PHASES: Duration = Duration::from_secs(8);
+/// Submissions are this far apart (real time), in the order the tasks are spawned, so no two
+/// tasks of a cell end within a few milliseconds of each other. The simulator's notifier
+/// sleeps its full 100 ms (real) poll when the next task end is already past once it has
+/// sent the previous events, so a burst of ends all submitted at once would show ~100 ms x
+/// SCALE of notifier lag that is an artifact of the simulator, not of callbacks.
+const SUBMIT_SPACING: Duration = Duration::from_millis(20);
 /// The shared secret of the bench's receiver (loopback only).
 const CALLBACK_TOKEN: &str = "polling-bench-callback-token";
 /// The safety interval of the second callbacks row (service time).
@@ -259,10 +265,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         durations.run_per_output_second_std = run.div_f64(output_secs);
         durations.min_run = Duration::ZERO;
         // The receiver of the callbacks rows, bound first so the simulator can be told where.
-        let (receiver, mut events) =
-            CallbackServer::builder(CallbackToken::new(CALLBACK_TOKEN)?)
-                .bind("127.0.0.1:0")
-                .await?;
+        let (receiver, mut events) = CallbackServer::builder(CallbackToken::new(CALLBACK_TOKEN)?)
+            .bind("127.0.0.1:0")
+            .await?;
         let notify = NotifyConfig::new(format!("http://{}/events", receiver.local_addr()))
             .with_token(CALLBACK_TOKEN);
         let sim = Sim::builder()
@@ -334,6 +339,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             LEARN_FROM,
             &PollPolicy::default(),
             (warp, Duration::ZERO, Duration::ZERO),
+            0,
         );
         for done in warmup.join_all().await {
             speed.observe_task(&done?, output_secs, &Mode::Standard);
@@ -351,7 +357,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             Schedule::Callbacks(LONG_SAFETY),
         ];
         let mut rows = Vec::new();
-        for schedule in schedules {
+        for (r, schedule) in schedules.into_iter().enumerate() {
             let policy = schedule.policy(&expect);
             let waiter = match schedule {
                 Schedule::Callbacks(_) => &push_waiter,
@@ -364,6 +370,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 per_cell,
                 &policy,
                 (warp, schedule.first_query_after(), PHASES),
+                r * per_cell,
             ));
         }
         for (schedule, waits) in schedules.into_iter().zip(rows) {
@@ -388,9 +395,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                         let since_end =
                             |t: SystemTime| t.duration_since(end).unwrap_or_default().as_secs_f64();
                         // No event: the safety poll found the end.
-                        Some(arrived.map(|a| {
-                            (a.published.map(since_end), since_end(a.arrived))
-                        }))
+                        Some(arrived.map(|a| (a.published.map(since_end), since_end(a.arrived))))
                     }
                     _ => None,
                 };
@@ -411,7 +416,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
 /// Submits `n` tasks and waits for each with `policy`, concurrently, the wait of task `i`
 /// beginning `phases * (i + 0.5) / n` after its submission and its first query `first` later
-/// (service time).
+/// (service time). Task `i` is submitted `(first_ticket + i) * SUBMIT_SPACING` (real) from now.
 fn spawn_waits(
     submitter: &Client,
     waiter: &Client,
@@ -419,13 +424,16 @@ fn spawn_waits(
     n: usize,
     policy: &PollPolicy,
     (warp, first, phases): (Warp, Duration, Duration),
+    first_ticket: usize,
 ) -> tokio::task::JoinSet<Result<TaskResponse, String>> {
     let mut set = tokio::task::JoinSet::new();
     for i in 0..n {
         let first = first + phases.mul_f64((i as f64 + 0.5) / n as f64);
         let (submitter, waiter) = (submitter.clone(), waiter.clone());
         let (request, policy) = (request.clone(), policy.clone());
+        let submit_after = SUBMIT_SPACING * u32::try_from(first_ticket + i).unwrap_or(u32::MAX);
         set.spawn(async move {
+            tokio::time::sleep(submit_after).await;
             let task = submitter
                 .submit(&request)
                 .await
@@ -474,13 +482,14 @@ fn print_row(schedule: Schedule, total: u64, figures: &[Figures]) {
     let queries = figures.iter().map(|f| f64::from(f.queries)).sum::<f64>() / n;
     let (mean, p95) = mean_p95(figures.iter().map(|f| f.delay).collect());
     let delivery = if figures.iter().any(|f| f.delivery.is_some()) {
-        let events: Vec<_> = figures.iter().filter_map(|f| f.delivery.flatten()).collect();
+        let events: Vec<_> = figures
+            .iter()
+            .filter_map(|f| f.delivery.flatten())
+            .collect();
         let missing = figures.len() - events.len();
         let (published, _) = mean_p95(events.iter().filter_map(|e| e.0).collect());
         let (arrived, arrived_p95) = mean_p95(events.iter().map(|e| e.1).collect());
-        let mut cell = format!(
-            "{published:.2} s / {arrived:.2} s / {arrived_p95:.2} s"
-        );
+        let mut cell = format!("{published:.2} s / {arrived:.2} s / {arrived_p95:.2} s");
         if missing > 0 {
             cell.push_str(&format!(" ({missing} events not in when the waits ended)"));
         }
