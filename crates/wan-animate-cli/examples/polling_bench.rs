@@ -20,6 +20,14 @@
 //! from three tasks finished on the same simulator first; then the same with the expected run
 //! time 10% too long and 10% too short, to show what a wrong speed model costs.
 //!
+//! The callbacks rows wait by push: the simulator of each cell announces every task that ends
+//! (`Sim::builder().notify`, spec §17) to a `CallbackServer` on loopback, a forwarder calls
+//! `CompletionSignals::notify` for each event, and the waiting client (same time warp, built
+//! with those signals) queries at once and otherwise only every `signal_safety_interval`:
+//! its default (60 s of service time), then 15 min. The forwarder notes when each event
+//! arrived, which splits their detection delay into the event's delivery (the notifier and
+//! the receiver) and the client's part (the signal to the answer that showed the end).
+//!
 //! Usage: `polling_bench [TASKS_PER_CELL] [SCALE]` (default 20 tasks, scale 25).
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
@@ -28,6 +36,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
+use wan_animate_callback::{CallbackServer, CallbackToken};
 use wan_animate_core::http::{HttpClient, HttpRequest, HttpResponse, ResponseBody, TransportError};
 use wan_animate_core::http_types as http;
 use wan_animate_core::predict::{Expectation, SpeedModel};
@@ -35,9 +44,9 @@ use wan_animate_core::rt::{Clock, Sleep, http_date};
 use wan_animate_core::types::{
     CreateTaskRequest, EpochMillis, Mode, Model, ServiceTime, TaskResponse,
 };
-use wan_animate_core::{Client, ClientConfig, PollPolicy};
+use wan_animate_core::{Client, ClientConfig, CompletionSignals, PollPolicy};
 use wan_animate_reqwest::ReqwestClient;
-use wan_animate_sim::{RateLimits, Sim, TaskDurations};
+use wan_animate_sim::{NotifyConfig, RateLimits, Sim, TaskDurations};
 
 /// Service time a task spends queued before it runs (the simulator's default).
 const QUEUE: Duration = Duration::from_secs(5);
@@ -48,6 +57,16 @@ const LEARN_FROM: usize = 3;
 /// this every task of a cell would end at the same moment of a fixed schedule (the Python SDK's
 /// 8 s grid) and its delay would be the luck of that one phase; real durations vary.
 const PHASES: Duration = Duration::from_secs(8);
+/// Submissions are this far apart (real time), in the order the tasks are spawned, so no two
+/// tasks of a cell end within a few milliseconds of each other. The simulator's notifier
+/// sleeps its full 100 ms (real) poll when the next task end is already past once it has
+/// sent the previous events, so a burst of ends all submitted at once would show ~100 ms x
+/// SCALE of notifier lag that is an artifact of the simulator, not of callbacks.
+const SUBMIT_SPACING: Duration = Duration::from_millis(20);
+/// The shared secret of the bench's receiver (loopback only).
+const CALLBACK_TOKEN: &str = "polling-bench-callback-token";
+/// The safety interval of the second callbacks row (service time).
+const LONG_SAFETY: Duration = Duration::from_secs(15 * 60);
 
 /// Real time mapped onto a clock running `scale` times faster, from a common origin.
 #[derive(Debug, Clone, Copy)]
@@ -171,6 +190,8 @@ enum Schedule {
     Predictive,
     /// The predictive schedule with a speed 10% off: predicting `factor` times the truth.
     Mispredicted(f64),
+    /// Waiting by push with this safety interval (service time).
+    Callbacks(Duration),
 }
 
 impl Schedule {
@@ -181,6 +202,10 @@ impl Schedule {
             Schedule::Predictive => "predictive (speed learned from 3 tasks)",
             Schedule::Mispredicted(f) if f > 1.0 => "predictive, speed model 10% too slow",
             Schedule::Mispredicted(_) => "predictive, speed model 10% too fast",
+            Schedule::Callbacks(d) if d == PollPolicy::default().signal_safety_interval => {
+                "callbacks (safety poll every 60 s, the default)"
+            }
+            Schedule::Callbacks(_) => "callbacks (safety poll every 15 min)",
         }
     }
 
@@ -206,6 +231,9 @@ impl Schedule {
                 e.queue = e.queue.mul_f64(f);
                 PollPolicy::default().with_expectation(e)
             }
+            Schedule::Callbacks(safety) => {
+                PollPolicy::default().with_signal_safety_interval(safety)
+            }
         }
     }
 }
@@ -227,17 +255,24 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
          real Client::wait_with on a {scale}x clock"
     );
     println!(
-        "| schedule | task (service s) | queries per task | mean detection delay | p95 detection delay |"
+        "| schedule | task (service s) | queries per task | mean detection delay | p95 detection delay | event published / arrived, mean / arrived p95 |"
     );
-    println!("|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|");
     for total in [60u64, 300, 900] {
         let run = Duration::from_secs(total) - QUEUE;
         let mut durations = TaskDurations::default();
         durations.queue = QUEUE;
         durations.run_per_output_second_std = run.div_f64(output_secs);
         durations.min_run = Duration::ZERO;
+        // The receiver of the callbacks rows, bound first so the simulator can be told where.
+        let (receiver, mut events) = CallbackServer::builder(CallbackToken::new(CALLBACK_TOKEN)?)
+            .bind("127.0.0.1:0")
+            .await?;
+        let notify = NotifyConfig::new(format!("http://{}/events", receiver.local_addr()))
+            .with_token(CALLBACK_TOKEN);
         let sim = Sim::builder()
             .time_scale(scale)
+            .notify(notify)
             .durations(durations)
             .max_running_per_model(10_000)
             .limits(RateLimits::unlimited())
@@ -248,15 +283,48 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let submitter = wan_animate_reqwest::client(config.clone())?;
         let warp = Warp::new(scale);
         let seen = Arc::new(Mutex::new(HashMap::new()));
-        let waiter = Client::builder(config)
-            .http_client(TimeWarp {
-                inner: ReqwestClient::new()?,
-                warp,
-                seen: seen.clone(),
-            })
+        let time_warp = TimeWarp {
+            inner: ReqwestClient::new()?,
+            warp,
+            seen: seen.clone(),
+        };
+        let waiter = Client::builder(config.clone())
+            .http_client(time_warp.clone())
             .sleep(warp)
             .clock(warp)
             .build()?;
+        // The callbacks rows: the same client, plus wake-ups from the receiver's events.
+        let signals = CompletionSignals::new();
+        let push_waiter = Client::builder(config)
+            .http_client(time_warp)
+            .sleep(warp)
+            .clock(warp)
+            .completion_signals(signals.clone())
+            .build()?;
+        // When each task's event was published (its `aliyunpublishtime`, stamped by the
+        // notifier as it found the task ended) and when it reached the forwarder, on the fast
+        // clock.
+        let arrivals: Arc<Mutex<HashMap<String, Arrival>>> = Arc::default();
+        let forwarder = {
+            let arrivals = arrivals.clone();
+            tokio::spawn(async move {
+                while let Some(event) = events.recv().await {
+                    let arrived = warp.wall_now();
+                    signals.notify(&event.data.task_id);
+                    let published = event
+                        .aliyunpublishtime
+                        .as_ref()
+                        .and_then(|t| t.to_unix_millis())
+                        .and_then(|ms| u64::try_from(ms).ok())
+                        .map(|ms| warp.wall(SystemTime::UNIX_EPOCH + Duration::from_millis(ms)));
+                    arrivals
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .entry(event.data.task_id)
+                        .or_insert(Arrival { published, arrived });
+                }
+            })
+        };
         let model = Model::AnimateMove;
         let image_url = submitter.upload_file(&model, &image, None).await?.oss_url;
         let video_url = submitter.upload_file(&model, &video, None).await?.oss_url;
@@ -271,6 +339,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             LEARN_FROM,
             &PollPolicy::default(),
             (warp, Duration::ZERO, Duration::ZERO),
+            0,
         );
         for done in warmup.join_all().await {
             speed.observe_task(&done?, output_secs, &Mode::Standard);
@@ -284,17 +353,24 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             Schedule::Predictive,
             Schedule::Mispredicted(1.1),
             Schedule::Mispredicted(0.9),
+            Schedule::Callbacks(PollPolicy::default().signal_safety_interval),
+            Schedule::Callbacks(LONG_SAFETY),
         ];
         let mut rows = Vec::new();
-        for schedule in schedules {
+        for (r, schedule) in schedules.into_iter().enumerate() {
             let policy = schedule.policy(&expect);
+            let waiter = match schedule {
+                Schedule::Callbacks(_) => &push_waiter,
+                _ => &waiter,
+            };
             rows.push(spawn_waits(
                 &submitter,
-                &waiter,
+                waiter,
                 &request,
                 per_cell,
                 &policy,
                 (warp, schedule.first_query_after(), PHASES),
+                r * per_cell,
             ));
         }
         for (schedule, waits) in schedules.into_iter().zip(rows) {
@@ -309,18 +385,38 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                     .unwrap_or_default();
                 let (seen_at, end) = s.finished.ok_or("a finished task without end_time")?;
                 let delay = seen_at.duration_since(end).unwrap_or_default();
-                figures.push((s.queries, delay.as_secs_f64()));
+                let delivery = match schedule {
+                    Schedule::Callbacks(_) => {
+                        let arrived = arrivals
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .get(&done.output.task_id)
+                            .copied();
+                        let since_end =
+                            |t: SystemTime| t.duration_since(end).unwrap_or_default().as_secs_f64();
+                        // No event: the safety poll found the end.
+                        Some(arrived.map(|a| (a.published.map(since_end), since_end(a.arrived))))
+                    }
+                    _ => None,
+                };
+                figures.push(Figures {
+                    queries: s.queries,
+                    delay: delay.as_secs_f64(),
+                    delivery,
+                });
             }
             print_row(schedule, total, &figures);
         }
         sim.shutdown().await;
+        receiver.shutdown().await;
+        forwarder.await?;
     }
     Ok(())
 }
 
 /// Submits `n` tasks and waits for each with `policy`, concurrently, the wait of task `i`
 /// beginning `phases * (i + 0.5) / n` after its submission and its first query `first` later
-/// (service time).
+/// (service time). Task `i` is submitted `(first_ticket + i) * SUBMIT_SPACING` (real) from now.
 fn spawn_waits(
     submitter: &Client,
     waiter: &Client,
@@ -328,13 +424,16 @@ fn spawn_waits(
     n: usize,
     policy: &PollPolicy,
     (warp, first, phases): (Warp, Duration, Duration),
+    first_ticket: usize,
 ) -> tokio::task::JoinSet<Result<TaskResponse, String>> {
     let mut set = tokio::task::JoinSet::new();
     for i in 0..n {
         let first = first + phases.mul_f64((i as f64 + 0.5) / n as f64);
         let (submitter, waiter) = (submitter.clone(), waiter.clone());
         let (request, policy) = (request.clone(), policy.clone());
+        let submit_after = SUBMIT_SPACING * u32::try_from(first_ticket + i).unwrap_or(u32::MAX);
         set.spawn(async move {
+            tokio::time::sleep(submit_after).await;
             let task = submitter
                 .submit(&request)
                 .await
@@ -349,18 +448,57 @@ fn spawn_waits(
     set
 }
 
-fn print_row(schedule: Schedule, total: u64, figures: &[(u32, f64)]) {
-    let n = figures.len().max(1) as f64;
-    let queries = figures.iter().map(|f| f64::from(f.0)).sum::<f64>() / n;
-    let mut delays: Vec<f64> = figures.iter().map(|f| f.1).collect();
-    delays.sort_by(|a, b| a.total_cmp(b));
-    let mean = delays.iter().sum::<f64>() / n;
-    let p95 = delays
-        .get(((delays.len() as f64 * 0.95).ceil() as usize).saturating_sub(1))
+/// One task's event, on the fast clock.
+#[derive(Debug, Clone, Copy)]
+struct Arrival {
+    published: Option<SystemTime>,
+    arrived: SystemTime,
+}
+
+/// What one wait showed.
+struct Figures {
+    queries: u32,
+    /// Service seconds from the task's end to the answer that showed it.
+    delay: f64,
+    /// Callbacks rows: service seconds from the task's end to its event's publication (the
+    /// notifier found the task ended) and to its arrival at the forwarder (`None` inside: no
+    /// event came).
+    delivery: Option<Option<(Option<f64>, f64)>>,
+}
+
+/// Mean and p95 of `values`.
+fn mean_p95(mut values: Vec<f64>) -> (f64, f64) {
+    values.sort_by(|a, b| a.total_cmp(b));
+    let mean = values.iter().sum::<f64>() / values.len().max(1) as f64;
+    let p95 = values
+        .get(((values.len() as f64 * 0.95).ceil() as usize).saturating_sub(1))
         .copied()
         .unwrap_or(0.0);
+    (mean, p95)
+}
+
+fn print_row(schedule: Schedule, total: u64, figures: &[Figures]) {
+    let n = figures.len().max(1) as f64;
+    let queries = figures.iter().map(|f| f64::from(f.queries)).sum::<f64>() / n;
+    let (mean, p95) = mean_p95(figures.iter().map(|f| f.delay).collect());
+    let delivery = if figures.iter().any(|f| f.delivery.is_some()) {
+        let events: Vec<_> = figures
+            .iter()
+            .filter_map(|f| f.delivery.flatten())
+            .collect();
+        let missing = figures.len() - events.len();
+        let (published, _) = mean_p95(events.iter().filter_map(|e| e.0).collect());
+        let (arrived, arrived_p95) = mean_p95(events.iter().map(|e| e.1).collect());
+        let mut cell = format!("{published:.2} s / {arrived:.2} s / {arrived_p95:.2} s");
+        if missing > 0 {
+            cell.push_str(&format!(" ({missing} events not in when the waits ended)"));
+        }
+        cell
+    } else {
+        "-".to_owned()
+    };
     println!(
-        "| {} | {total} | {queries:.1} | {mean:.1} s | {p95:.1} s |",
+        "| {} | {total} | {queries:.1} | {mean:.1} s | {p95:.1} s | {delivery} |",
         schedule.name()
     );
 }
