@@ -55,7 +55,9 @@ impl Default for PollPolicy {
             jitter: true,
             max_wait: None,
             cancel_on_deadline: false,
-            signal_safety_interval: Duration::from_secs(60),
+            // Minutes apart: an event lost on the way is noticed at most this late, and a task
+            // of up to 15 min costs 2 queries (docs/benchmarks.md, polling).
+            signal_safety_interval: Duration::from_secs(15 * 60),
             expectation: None,
             predictive_tuning: PredictiveTuning::default(),
             fixed_delays: None,
