@@ -229,6 +229,52 @@ fn downloads_killed_at_random_points_end_byte_identical_with_no_temporary_files(
     assert!(started.elapsed() < Duration::from_secs(300));
 }
 
+/// SIGTERM (and SIGINT, SIGHUP alike) during `download` stops it cleanly: exit 143 with the way to
+/// resume, the part file kept, and the same command resumes from it (a `Range` request).
+#[cfg(unix)]
+#[test]
+fn a_signal_stops_a_download_cleanly_keeping_the_part_for_the_rerun() {
+    let content: Arc<Vec<u8>> = Arc::new((0..SIZE as u32).map(|i| (i % 251) as u8).collect());
+    let host = SlowHost::start(content.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("http://{}/results/t-2.mp4", host.addr);
+    let child = spawn_download(dir.path(), &url, "out.mp4");
+    // Until some bytes are on disk in the part file.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let part_len = || {
+        std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".part"))
+            .map(|e| e.metadata().map_or(0, |m| m.len()))
+            .sum::<u64>()
+    };
+    while part_len() == 0 {
+        assert!(Instant::now() < deadline, "no byte arrived");
+        thread::sleep(Duration::from_millis(10));
+    }
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let (code, stderr) = wait_bounded(child, Duration::from_secs(20));
+    assert_eq!(code, 143, "{stderr}");
+    assert!(stderr.contains("resume"), "{stderr}");
+    assert!(part_len() > 0, "the part file is kept");
+    assert!(!dir.path().join("out.mp4").exists());
+    let (code, stderr) = wait_bounded(
+        spawn_download(dir.path(), &url, "out.mp4"),
+        Duration::from_secs(60),
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(std::fs::read(dir.path().join("out.mp4")).unwrap(), *content);
+    assert!(
+        host.ranges.lock().unwrap().iter().any(|s| *s > 0),
+        "resumed"
+    );
+}
+
 #[test]
 fn download_to_standard_output_writes_exactly_the_file() {
     let content: Arc<Vec<u8>> = Arc::new((0..400_000u32).map(|i| (i % 253) as u8).collect());

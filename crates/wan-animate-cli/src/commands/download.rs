@@ -53,9 +53,31 @@ pub(crate) async fn run(ctx: &Context, args: DownloadArgs) -> Result<(), Failure
             None => output_name_for_url(&args.target),
         })
     });
-    let result = match &task_id {
-        Some(id) => ctx.client.download_result(id, &dest, opts).await,
-        None => ctx.client.download(&args.target, &dest, opts).await,
+    // SIGINT, SIGTERM and SIGHUP stop the download cleanly: the part file named after the
+    // output stays, and the same command resumes it.
+    let mut signals = crate::signals::Signals::install();
+    let download = async {
+        match &task_id {
+            Some(id) => ctx.client.download_result(id, &dest, opts).await,
+            None => ctx.client.download(&args.target, &dest, opts).await,
+        }
+    };
+    let result = tokio::select! {
+        r = download => r,
+        sig = signals.recv() => {
+            if let Some(b) = &bar {
+                b.finish_and_clear();
+            }
+            let mut f = super::task::interrupted(
+                sig,
+                format!("{} while downloading to {}", sig.name(), dest.display()),
+            )
+            .with_hint("the part of the file already downloaded is kept: run the same command again to resume");
+            if let Some(id) = &task_id {
+                f = f.with_task_id(id);
+            }
+            return Err(f);
+        }
     };
     if let Some(b) = bar {
         b.finish_and_clear();
