@@ -175,7 +175,7 @@ async fn start_sim(printer: &Printer) -> Result<wan_animate_sim::SimHandle, Fail
     // A simulated task of a few seconds of video takes about a minute of service time; at
     // 60x it finishes in about a second of real time.
     let builder = wan_animate_sim::Sim::builder().time_scale(60.0);
-    let started = match wan_animate_sim::default_state_dir() {
+    let started = match crate::state::sim_world_dir() {
         Some(dir) => match builder.clone().state_dir(&dir).start().await {
             Ok(sim) => Ok((sim, Some(dir))),
             Err(e) => {

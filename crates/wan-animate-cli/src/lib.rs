@@ -27,6 +27,7 @@ mod output;
 mod progress;
 mod signals;
 mod speed;
+mod state;
 
 pub use args::Cli;
 pub use exit::Exit;

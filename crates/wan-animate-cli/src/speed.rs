@@ -26,24 +26,11 @@ pub(crate) struct SpeedStore {
     submitted: PathBuf,
 }
 
-/// The state directory: `$WAN_ANIMATE_STATE_DIR`, else `$XDG_STATE_HOME/wan-animate`, else
-/// `~/.local/state/wan-animate`.
-pub(crate) fn state_dir() -> Option<PathBuf> {
-    let non_empty = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
-    if let Some(root) = non_empty("WAN_ANIMATE_STATE_DIR") {
-        return Some(PathBuf::from(root));
-    }
-    if let Some(xdg) = non_empty("XDG_STATE_HOME") {
-        return Some(PathBuf::from(xdg).join("wan-animate"));
-    }
-    non_empty("HOME").map(|h| PathBuf::from(h).join(".local/state/wan-animate"))
-}
-
 impl SpeedStore {
     /// The store of the real account, or of the simulator with `sim`; `None` without a state
     /// directory.
     pub(crate) fn from_env(sim: bool) -> Option<Self> {
-        Some(Self::in_dir(&state_dir()?, sim))
+        Some(Self::in_dir(&crate::state::state_dir()?, sim))
     }
 
     fn in_dir(dir: &Path, sim: bool) -> Self {

@@ -234,7 +234,7 @@ pub struct SimConfig {
     pub faults: FaultPlan,
     /// Keep the world (tasks, uploads, results) in this directory, shared with every
     /// simulator that opens it, in this process or another; `None` (the default) keeps it in
-    /// memory for the simulator's lifetime. See [`crate::default_state_dir`].
+    /// memory for the simulator's lifetime.
     pub state_dir: Option<std::path::PathBuf>,
     /// Announce every task that ends to a callback URL (spec §17); `None`: no events.
     pub notify: Option<crate::NotifyConfig>,

@@ -11,8 +11,8 @@
 //! By default the world (tasks, uploads, results) lives in memory and ends with the simulator.
 //! With [`SimBuilder::state_dir`] it is kept in a directory instead and shared by every
 //! simulator on that directory, in this process or another, like one account: task times are
-//! wall-clock times, so a task keeps progressing while no simulator runs. The CLI's `--sim`
-//! and `wan-animate sim` use [`default_state_dir`]; [`reset_world`] empties a world.
+//! wall-clock times, so a task keeps progressing while no simulator runs (the CLI keeps its
+//! world under its state directory); [`reset_world`] empties a world.
 //!
 //! With [`SimBuilder::notify`] the simulator announces every task that ends by POSTing its
 //! EventBridge completion event (spec §17) to a loopback callback URL, with retries and, on
@@ -48,7 +48,7 @@ use tokio::sync::watch;
 pub use config::{DEFAULT_API_KEY, FaultPlan, RateLimits, SimConfig, TaskDurations};
 pub use notify::{NotifyConfig, NotifyHostility};
 pub use state::Counters;
-pub use world::{default_state_dir, reset_world};
+pub use world::reset_world;
 
 use routes::{App, Shared, Storage, Truncate};
 use state::{Fault, State};

@@ -26,32 +26,6 @@ const LOCK_FILE: &str = "world.lock";
 const OBJECTS_DIR: &str = "objects";
 const FORMAT_VERSION: u32 = 1;
 
-/// The default directory of the persistent world: `$WAN_ANIMATE_STATE_DIR/sim`, else
-/// `$XDG_STATE_HOME/wan-animate/sim`, else `~/.local/state/wan-animate/sim`; `None` when
-/// none of these variables is set.
-///
-/// ```
-/// if let Some(dir) = wan_animate_sim::default_state_dir() {
-///     assert!(dir.ends_with("sim"));
-/// }
-/// ```
-pub fn default_state_dir() -> Option<PathBuf> {
-    let non_empty = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
-    if let Some(root) = non_empty("WAN_ANIMATE_STATE_DIR") {
-        return Some(PathBuf::from(root).join("sim"));
-    }
-    if let Some(xdg) = non_empty("XDG_STATE_HOME") {
-        return Some(PathBuf::from(xdg).join("wan-animate").join("sim"));
-    }
-    non_empty("HOME").map(|home| {
-        PathBuf::from(home)
-            .join(".local")
-            .join("state")
-            .join("wan-animate")
-            .join("sim")
-    })
-}
-
 /// Empties the persistent world kept in `dir`: every task, upload and result is forgotten.
 /// Safe while simulators use it: they see an empty account at their next request.
 /// A directory that does not exist is already empty.

@@ -32,9 +32,7 @@ pub(crate) async fn run(args: SimArgs, printer: &Printer) -> Result<(), Failure>
     let state_dir = if args.no_state {
         None
     } else {
-        args.state_dir
-            .clone()
-            .or_else(wan_animate_sim::default_state_dir)
+        args.state_dir.clone().or_else(crate::state::sim_world_dir)
     };
     if args.reset {
         let Some(dir) = state_dir else {
