@@ -10,7 +10,7 @@ use std::time::Instant;
 use wan_animate_core::http::{
     HttpClient, HttpRequest, HttpResponse, SharedHttpClient, TransportError,
 };
-use wan_animate_core::{Client, ClientConfig, Error};
+use wan_animate_core::Error;
 
 /// The `HttpClient` decorator that logs every exchange at `info` (headers at `debug`).
 ///
@@ -41,13 +41,6 @@ pub fn http(verbose: u8) -> Result<SharedHttpClient, Error> {
         return Ok(http);
     }
     Ok(SharedHttpClient::new(LoggingHttp::new(http, verbose)))
-}
-
-/// The reqwest-backed client of the CLI, with exchanges logged as `-v`/`-vv` ask.
-pub fn client(config: ClientConfig, verbose: u8) -> Result<Client, Error> {
-    Client::builder(config)
-        .shared_http_client(http(verbose)?)
-        .build()
 }
 
 /// Header names whose values are never printed.
