@@ -7,10 +7,10 @@
 
 use std::time::Instant;
 
+use wan_animate_core::Error;
 use wan_animate_core::http::{
     HttpClient, HttpRequest, HttpResponse, SharedHttpClient, TransportError,
 };
-use wan_animate_core::Error;
 
 /// The `HttpClient` decorator that logs every exchange at `info` (headers at `debug`).
 ///

@@ -82,6 +82,32 @@ impl Region {
             self.id()
         )
     }
+
+    /// The region a base URL of the service is in (a shared or a workspace host); `None` for
+    /// other hosts (a proxy, the simulator).
+    ///
+    /// ```
+    /// use wan_animate_core::Region;
+    /// assert_eq!(Region::of_base_url("https://dashscope-intl.aliyuncs.com/api/v1"), Some(Region::ApSoutheast1));
+    /// assert_eq!(Region::of_base_url("https://ws-1.cn-beijing.maas.aliyuncs.com/api/v1"), Some(Region::CnBeijing));
+    /// assert_eq!(Region::of_base_url("http://127.0.0.1:8089/api/v1"), None);
+    /// ```
+    pub fn of_base_url(base_url: &str) -> Option<Region> {
+        let rest = base_url.split_once("://").map_or(base_url, |(_, r)| r);
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+        let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+        let host = host
+            .split(':')
+            .next()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        [Region::CnBeijing, Region::ApSoutheast1]
+            .into_iter()
+            .find(|r| {
+                r.base_url().split('/').nth(2) == Some(host.as_str())
+                    || host.ends_with(&format!(".{}.maas.aliyuncs.com", r.id()))
+            })
+    }
 }
 
 impl std::str::FromStr for Region {

@@ -578,11 +578,24 @@ impl Client {
     async fn result_url(&self, task_id: &str) -> Result<String, Error> {
         let task = self.get(task_id).await?;
         if task.output.task_status != TaskStatus::Succeeded {
-            return Err(Error::invalid_input(format!(
+            let e = Error::invalid_input(format!(
                 "task {task_id} is {} and has no result to download",
                 task.output.task_status
             ))
-            .with_task_id(task_id));
+            .with_task_id(task_id);
+            // Still on its way: waiting for it is the next step (a FAILED, CANCELED or
+            // UNKNOWN task never has a result).
+            let unfinished = matches!(
+                task.output.task_status,
+                TaskStatus::Pending | TaskStatus::Running
+            );
+            return Err(if unfinished {
+                e.with_next_step(crate::error::NextStep::ResumeWait {
+                    task_id: task_id.to_owned(),
+                })
+            } else {
+                e
+            });
         }
         task.output.video_url().map(str::to_owned).ok_or_else(|| {
             Error::new(

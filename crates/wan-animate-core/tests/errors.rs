@@ -210,3 +210,33 @@ fn service_text_in_display_is_escaped_but_kept_raw_in_the_accessors() {
     assert!(shown.contains("bad\\n"), "{shown}");
     assert_eq!(e.message(), Some(raw));
 }
+
+/// Downloading the result of a task that has none: waiting is the next step only while the task
+/// is still on its way (a FAILED task never gets a result).
+#[tokio::test]
+async fn a_result_not_there_yet_points_to_waiting_and_a_failed_one_does_not() {
+    for (status, wait) in [("RUNNING", true), ("PENDING", true), ("FAILED", false)] {
+        let http = MockHttp::new(move |_| {
+            MockReply::json(
+                200,
+                &format!(r#"{{"output":{{"task_id":"t-1","task_status":"{status}"}}}}"#),
+            )
+        });
+        let dir = tempfile::tempdir().unwrap();
+        let e = client(http)
+            .download_result(
+                "t-1",
+                &dir.path().join("out.mp4"),
+                wan_animate_core::download::DownloadOptions::new(),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+        assert_eq!(
+            matches!(e.next_step(), Some(NextStep::ResumeWait { task_id }) if task_id == "t-1"),
+            wait,
+            "{status}: {:?}",
+            e.next_step()
+        );
+    }
+}

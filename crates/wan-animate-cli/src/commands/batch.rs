@@ -84,12 +84,9 @@ pub(crate) async fn run(ctx: &Context, args: BatchArgs, costing: &Costing) -> Re
 /// The prices of a ledger's tasks: the table in use (`--prices` or built-in), for the region
 /// of the base URL the ledger recorded.
 fn pricing_for(table: &PriceTable, base_url: &str) -> Pricing {
-    let region = if base_url.contains("dashscope-intl") || base_url.contains("ap-southeast-1") {
-        "ap-southeast-1"
-    } else {
-        "cn-beijing"
-    };
-    Pricing::new(table.clone(), region)
+    // Hosts that are not the service's (a proxy, the simulator) are priced as the default region.
+    let region = wan_animate_core::Region::of_base_url(base_url).unwrap_or_default();
+    Pricing::new(table.clone(), region.id())
 }
 
 /// The batch's client: the invocation's configuration and backend, with ONE budget of

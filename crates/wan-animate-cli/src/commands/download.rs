@@ -95,21 +95,14 @@ pub(crate) async fn run(ctx: &Context, args: DownloadArgs) -> Result<(), Failure
     Ok(())
 }
 
-/// A failure with core's advice (resume, free disk space, wait for the task) kept.
+/// A failure with core's advice (resume, free disk space, wait for the task: `Failure::from`
+/// keeps it) and the task id.
 fn failure(e: Error, task_id: Option<&str>) -> Failure {
-    let no_result = e.to_string().contains("has no result to download");
-    let hint = e.hint().map(str::to_owned);
-    let mut f = Failure::from(e);
-    if let Some(h) = hint {
-        f = f.with_hint(h);
+    let f = Failure::from(e);
+    match task_id {
+        Some(id) => f.with_task_id(id),
+        None => f,
     }
-    if let Some(id) = task_id {
-        f = f.with_task_id(id);
-        if no_result {
-            f = f.with_hint(format!("wait for it first: wan-animate wait {id}"));
-        }
-    }
-    f
 }
 
 /// Standard output as an async writer. Writes block briefly (a pipe's buffer), which is
