@@ -7,11 +7,9 @@
 //! and `submitted-sim.json`, so the simulator never teaches the real account's model.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use serde_json::{Value, json};
-use wan_animate_core::PollPolicy;
-use wan_animate_core::predict::{Expectation, PredictiveTuning, SpeedModel};
+use wan_animate_core::predict::SpeedModel;
 use wan_animate_core::types::{Mode, TaskResponse};
 
 use crate::output::Printer;
@@ -129,91 +127,9 @@ impl SpeedStore {
     }
 }
 
-/// The predictive policy for `secs` of output in `mode`, built on `base` (the client's
-/// backoff), or `None` when the model has seen no finished task of that mode: the prior is
-/// too wide to beat the backoff, so the backoff stays.
-///
-/// The schedule's tuning shrinks with the backoff: the simulator's backoff is faster than the
-/// service's because its time runs faster, and the schedule follows it. Inside the window
-/// around the expected end the interval widens to a third of the window's half-width (never
-/// beyond the backoff's cap), so a model still unsure of itself costs a few queries there, not
-/// dozens; the grid stays anchored at the expected end, which is still seen at once.
-pub(crate) fn predictive_policy(
-    base: &PollPolicy,
-    speed: &SpeedModel,
-    mode: &Mode,
-    secs: f64,
-) -> Option<PollPolicy> {
-    let samples = match mode {
-        Mode::Pro => speed.pro_samples,
-        _ => speed.std_samples,
-    };
-    if samples == 0 || !(secs.is_finite() && secs > 0.0) {
-        return None;
-    }
-    let expect = Expectation::new(speed, secs, mode, 0);
-    let default_cap = PollPolicy::default().max_delay.as_secs_f64();
-    let scale = if default_cap > 0.0 {
-        (base.max_delay.as_secs_f64() / default_cap).clamp(1e-3, 1.0)
-    } else {
-        1.0
-    };
-    let mut t = PredictiveTuning::default();
-    for d in [
-        &mut t.early_check,
-        &mut t.min_sparse,
-        &mut t.dense,
-        &mut t.end_lag,
-        &mut t.min_window,
-        &mut t.late_max,
-    ] {
-        *d = d.mul_f64(scale);
-    }
-    let half = (expect.queue + expect.run)
-        .mul_f64(expect.spread)
-        .max(t.min_window);
-    t.dense = t.dense.max(half / 3).min(base.max_delay.max(t.dense));
-    t.late_max = t.late_max.max(Duration::from_millis(100));
-    Some(
-        base.clone()
-            .with_expectation(expect)
-            .with_predictive_tuning(t),
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn learned(n: u32) -> SpeedModel {
-        let mut m = SpeedModel::prior();
-        for _ in 0..n {
-            m.observe(&Mode::Standard, 3.0, Duration::from_secs(60));
-        }
-        m
-    }
-
-    #[test]
-    fn no_finished_task_of_the_mode_keeps_the_backoff() {
-        let base = PollPolicy::default();
-        assert!(predictive_policy(&base, &SpeedModel::prior(), &Mode::Standard, 3.0).is_none());
-        assert!(predictive_policy(&base, &learned(1), &Mode::Pro, 3.0).is_none());
-        assert!(predictive_policy(&base, &learned(1), &Mode::Standard, 0.0).is_none());
-        let p = predictive_policy(&base, &learned(1), &Mode::Standard, 3.0).unwrap();
-        assert_eq!(p.expectation.unwrap().run, Duration::from_secs(60));
-    }
-
-    #[test]
-    fn a_faster_backoff_shrinks_the_tuning_and_an_unsure_model_widens_the_dense_interval() {
-        let base = PollPolicy::default().with_max_delay(Duration::from_secs(3));
-        let p = predictive_policy(&base, &learned(3), &Mode::Standard, 3.0).unwrap();
-        assert_eq!(p.predictive_tuning.early_check, Duration::from_millis(500));
-        // One sample: ±20% of 60 s is a 12 s half-window, so 4 s, capped at the backoff's 3 s.
-        let p = predictive_policy(&PollPolicy::default(), &learned(1), &Mode::Standard, 3.0);
-        assert_eq!(p.unwrap().predictive_tuning.dense, Duration::from_secs(4));
-        let p = predictive_policy(&base, &learned(1), &Mode::Standard, 3.0).unwrap();
-        assert_eq!(p.predictive_tuning.dense, Duration::from_secs(3));
-    }
 
     #[test]
     fn submitted_lengths_are_kept_bounded_and_forgotten_once_learned() {

@@ -18,7 +18,8 @@ use crate::exit::Exit;
 use crate::failure::Failure;
 use crate::progress::{LiveView, byte_bar, feed, tasks_basis, typical_duration};
 use crate::signals::{self, Signal, Signals};
-use crate::speed::{SpeedStore, predictive_policy};
+use crate::speed::SpeedStore;
+use wan_animate_core::predict::predictive_policy;
 
 pub(crate) async fn status(ctx: &Context, args: TaskIdArgs) -> Result<(), Failure> {
     let task = ctx
